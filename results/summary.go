@@ -14,17 +14,21 @@ const (
 // Summary is summary.json. Times inside (faults, series) are seconds since
 // StartedAt, so runs can be overlaid.
 type Summary struct {
-	RunID     string            `json:"run_id"`
-	Scenario  string            `json:"scenario"`
-	Seed      int64             `json:"seed"`
-	StartedAt time.Time         `json:"started_at"`
-	EndedAt   time.Time         `json:"ended_at"`
-	Verdict   string            `json:"verdict"`
-	StartupS  float64           `json:"startup_s"`
-	Checks    []Check           `json:"checks"`
-	Faults    []Fault           `json:"faults"`
-	Regions   map[string]Region `json:"regions"`
-	Recovery  []Recovery        `json:"recovery"`
+	RunID     string    `json:"run_id"`
+	Scenario  string    `json:"scenario"`
+	Seed      int64     `json:"seed"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+	Verdict   string    `json:"verdict"`
+	StartupS  float64   `json:"startup_s"`
+	// Error says why a run could not be carried out (verdict is then fail).
+	Error   string            `json:"error,omitempty"`
+	Checks  []Check           `json:"checks"`
+	Faults  []Fault           `json:"faults"`
+	Regions map[string]Region `json:"regions"`
+	// Total is every region's requests together; checks without a region use it.
+	Total    Totals     `json:"total"`
+	Recovery []Recovery `json:"recovery"`
 	// Loadgen reports the load generators' own CPU use, so a reader can tell
 	// whether the generator or the system under test was the bottleneck.
 	Loadgen map[string]LoadgenStats `json:"loadgen,omitempty"`
@@ -57,6 +61,14 @@ type Region struct {
 	// ErrorsByKind counts failed requests by kind (timeout, refused, reset, 5xx, ...).
 	ErrorsByKind map[string]int64 `json:"errors_by_kind,omitempty"`
 	Series       []Second         `json:"series"`
+}
+
+// Totals are the figures of all regions together.
+type Totals struct {
+	Requests  int64       `json:"requests"`
+	Errors    int64       `json:"errors"`
+	ErrorRate float64     `json:"error_rate"`
+	LatencyMS Percentiles `json:"latency_ms"`
 }
 
 // Percentiles of latency, in milliseconds.

@@ -1,0 +1,52 @@
+# faultline — see README.md. Every target builds what it needs.
+
+# testcontainers-go must not start its reaper (its image cannot be pulled
+# here) and must reach mapped ports on this host, not a guessed gateway.
+export TESTCONTAINERS_RYUK_DISABLED := true
+export TESTCONTAINERS_HOST_OVERRIDE := localhost
+
+GO       ?= go
+SCENARIO ?= smoke
+FAULTLINE = bin/faultline
+
+.PHONY: all build images scenario scenarios test test-unit bench compose down clean
+
+all: build
+
+build:
+	$(GO) build -o $(FAULTLINE) ./cmd/faultline
+
+# The node image: one static binary in a FROM-scratch image, built locally.
+images: build
+	$(FAULTLINE) images
+
+# The main job: one scenario end to end (make scenario SCENARIO=name for others).
+scenario: build
+	$(FAULTLINE) run scenarios/$(SCENARIO).yaml
+
+# Every scenario in scenarios/, one after another; fails if any fails.
+scenarios: build
+	@set -e; for f in scenarios/*.yaml; do echo "== $$f"; $(FAULTLINE) run $$f; done
+
+# Every test: unit tests with the race detector and the Docker end-to-end
+# tests (real engine, real nodes), including the smoke scenario.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Only the tests that need no Docker.
+test-unit:
+	$(GO) test -race -short -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
+
+# Keep the committed docker-compose.yml equal to `faultline compose`.
+compose: build
+	$(FAULTLINE) compose > docker-compose.yml
+
+down: build
+	$(FAULTLINE) down --all
+
+clean:
+	rm -rf bin build

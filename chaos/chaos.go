@@ -1,0 +1,103 @@
+// Package chaos breaks things on purpose and always puts them back. A fault
+// kind registers itself by name; a Fault is one injected instance with Inject
+// and Heal; Run plays a schedule of faults and heals each one in the same
+// call that injected it, whether its time ran out, the run ended, or the run
+// was aborted.
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/faultline/faultline/runtime"
+)
+
+// Env is what a fault acts through.
+type Env struct {
+	Runtime runtime.Runtime
+	// RunID confines every fault to the containers of one run: a fault
+	// refuses to touch a container that lacks this run's label.
+	RunID string
+	// Container maps a node name to its container's name; nil means they are
+	// the same.
+	Container func(node string) string
+}
+
+func (e Env) container(node string) string {
+	if e.Container == nil {
+		return node
+	}
+	return e.Container(node)
+}
+
+// Fault is one injected fault.
+type Fault interface {
+	Inject(ctx context.Context) error
+	Heal(ctx context.Context) error
+}
+
+// Spec names a fault kind and its concrete targets (node names).
+type Spec struct {
+	Kind    string
+	Targets []string
+}
+
+// Factory makes a Fault of one kind.
+type Factory func(env Env, spec Spec) (Fault, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Factory{}
+)
+
+// Register makes a fault kind available by name. It panics on a duplicate,
+// which is a programming error found at start-up.
+func Register(kind string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[kind]; dup {
+		panic("chaos: kind registered twice: " + kind)
+	}
+	registry[kind] = f
+}
+
+// Kinds lists the registered fault kinds, sorted.
+func Kinds() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	kinds := make([]string, 0, len(registry))
+	for k := range registry {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	return kinds
+}
+
+// New makes a fault of spec.Kind.
+func New(env Env, spec Spec) (Fault, error) {
+	registryMu.RLock()
+	f, ok := registry[spec.Kind]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown fault kind %q (known: %v)", spec.Kind, Kinds())
+	}
+	if len(spec.Targets) == 0 {
+		return nil, fmt.Errorf("fault %s: no targets", spec.Kind)
+	}
+	return f(env, spec)
+}
+
+// ownContainer checks that name belongs to env's run before anything is done
+// to it, so a typo or a stale plan can never hit someone else's container.
+func ownContainer(ctx context.Context, env Env, name string) error {
+	info, err := env.Runtime.Inspect(ctx, env.container(name))
+	if err != nil {
+		return fmt.Errorf("inspect %s: %w", name, err)
+	}
+	if info.Labels[runtime.LabelRun] != env.RunID {
+		return fmt.Errorf("refusing to touch %s: it is not part of run %s", name, env.RunID)
+	}
+	return nil
+}

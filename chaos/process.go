@@ -1,0 +1,69 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Process faults act on whole containers through the runtime.
+func init() {
+	Register("kill", newProcessFault(
+		"kill", func(ctx context.Context, e Env, n string) error { return e.Runtime.Kill(ctx, e.container(n)) },
+		func(ctx context.Context, e Env, n string) error { return e.Runtime.Start(ctx, e.container(n)) }))
+	Register("stop", newProcessFault(
+		"stop", func(ctx context.Context, e Env, n string) error {
+			return e.Runtime.Stop(ctx, e.container(n), 5*time.Second)
+		},
+		func(ctx context.Context, e Env, n string) error { return e.Runtime.Start(ctx, e.container(n)) }))
+	Register("pause", newProcessFault(
+		"pause", func(ctx context.Context, e Env, n string) error { return e.Runtime.Pause(ctx, e.container(n)) },
+		func(ctx context.Context, e Env, n string) error { return e.Runtime.Unpause(ctx, e.container(n)) }))
+	// restart is instantaneous: the injection is the whole fault.
+	Register("restart", newProcessFault(
+		"restart", func(ctx context.Context, e Env, n string) error { return e.Runtime.Restart(ctx, e.container(n)) },
+		func(context.Context, Env, string) error { return nil }))
+}
+
+type action func(ctx context.Context, env Env, node string) error
+
+type processFault struct {
+	kind         string
+	env          Env
+	targets      []string
+	inject, heal action
+	injected     []string // healed in reverse order of injection
+}
+
+func newProcessFault(kind string, inject, heal action) Factory {
+	return func(env Env, spec Spec) (Fault, error) {
+		return &processFault{kind: kind, env: env, targets: spec.Targets, inject: inject, heal: heal}, nil
+	}
+}
+
+func (f *processFault) Inject(ctx context.Context) error {
+	for _, n := range f.targets {
+		if err := ownContainer(ctx, f.env, n); err != nil {
+			return fmt.Errorf("%s: %w", f.kind, err)
+		}
+		if err := f.inject(ctx, f.env, n); err != nil {
+			return fmt.Errorf("%s %s: %w", f.kind, n, err)
+		}
+		f.injected = append(f.injected, n)
+	}
+	return nil
+}
+
+// Heal undoes every injection that took effect, even if an earlier heal
+// failed, and reports all failures.
+func (f *processFault) Heal(ctx context.Context) error {
+	var errs []error
+	for i := len(f.injected) - 1; i >= 0; i-- {
+		if err := f.heal(ctx, f.env, f.injected[i]); err != nil {
+			errs = append(errs, fmt.Errorf("heal %s %s: %w", f.kind, f.injected[i], err))
+		}
+	}
+	f.injected = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,379 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/faultline/faultline/chaos"
+	"github.com/faultline/faultline/deploy"
+	"github.com/faultline/faultline/engine"
+	"github.com/faultline/faultline/results"
+	"github.com/faultline/faultline/runtime"
+	"github.com/faultline/faultline/topology"
+)
+
+func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
+
+// signalContext ends on SIGINT or SIGTERM, so a run interrupted by Ctrl-C or
+// by CI heals its faults and removes its containers before exiting.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runCmd() *cobra.Command {
+	var (
+		seed    int64
+		seedSet bool
+		out     string
+		keep    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run SCENARIO.yaml",
+		Short: "Start the scenario's topology, run load, faults and checks, write the report, tear down",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sc, err := loadScenario(args[0])
+			if err != nil {
+				return err
+			}
+			if seedSet = cmd.Flags().Changed("seed"); seedSet {
+				sc.Seed = seed
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			rt, err := openDocker(ctx)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			if err := ensureImage(ctx, rt, sc.Topology.Image, logf); err != nil {
+				return err
+			}
+			if err := sweepOrphans(ctx, rt, logf); err != nil {
+				return withCode(exitInfra, err)
+			}
+			eng := engine.New(rt, engine.WithOutDir(out), engine.WithKeep(keep), engine.WithLog(os.Stderr))
+			logf("run %s: scenario %s (seed %d, %s), results in %s", eng.RunID(), sc.Name, sc.Seed, sc.Duration, eng.RunDir())
+			sum, runErr := eng.Run(ctx, sc)
+			if sum != nil {
+				printVerdict(sum, eng.RunDir())
+			}
+			switch {
+			case runErr != nil && errors.Is(runErr, engine.ErrInfra):
+				return withCode(exitInfra, runErr)
+			case runErr != nil:
+				return withCode(exitFail, runErr)
+			case sum.Verdict != results.VerdictPass:
+				return withCode(exitFail, nil)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Int64Var(&seed, "seed", 0, "override the scenario's seed")
+	cmd.Flags().StringVar(&out, "out", filepath.Join("results", "runs"), "folder for run folders")
+	cmd.Flags().BoolVar(&keep, "keep", false, "leave the topology running after the run (remove it with `faultline down --all`)")
+	return cmd
+}
+
+func printVerdict(s *results.Summary, dir string) {
+	for _, c := range s.Checks {
+		mark := "pass"
+		if !c.Pass {
+			mark = "FAIL"
+		}
+		logf("  %s  %-28s %s = %.4g", mark, c.Name, c.Expr, c.Value)
+	}
+	if s.Error != "" {
+		logf("  error: %s", s.Error)
+	}
+	logf("verdict: %s — %s", s.Verdict, filepath.Join(dir, results.ReportFile))
+}
+
+func upCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "up [TOPOLOGY.yaml]",
+		Short: "Start a topology to poke at by hand (default: topology/default.yaml)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := ""
+			if len(args) == 1 {
+				path = args[0]
+			}
+			top, err := loadTopology(path)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			rt, err := openDocker(ctx)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			if err := ensureImage(ctx, rt, top.Image, logf); err != nil {
+				return err
+			}
+			runID := "up-" + engine.NewRunID()
+			dep, err := deploy.Plan(top, runID, nil)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			began := time.Now()
+			if err := engine.Start(ctx, rt, dep); err != nil {
+				// A half-started topology is worth nothing: remove it.
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+				defer cancel()
+				_ = rt.RemoveByLabel(cctx, runtime.Labels{runtime.LabelRun: runID})
+				return withCode(exitInfra, err)
+			}
+			fmt.Printf("%s\n", runID)
+			logf("topology %s is up as run %s (%d nodes healthy in %.2f s); remove it with `faultline down`",
+				top.Name, runID, len(dep.Containers), time.Since(began).Seconds())
+			return nil
+		},
+	}
+}
+
+func downCmd() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "down [RUN_ID]",
+		Short: "Remove a topology started with `up` (default: every `up` run), or with --all every faultline resource",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			rt, err := openDocker(ctx)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			runs, err := faultlineRuns(ctx, rt)
+			if err != nil {
+				return withCode(exitInfra, err)
+			}
+			var targets []string
+			for _, r := range runs {
+				switch {
+				case len(args) == 1:
+					if r == args[0] {
+						targets = append(targets, r)
+					}
+				case all, len(r) > 3 && r[:3] == "up-", r == deploy.ComposeRunID:
+					targets = append(targets, r)
+				}
+			}
+			if len(args) == 1 && len(targets) == 0 {
+				return withCode(exitUsage, fmt.Errorf("no run %q on this engine", args[0]))
+			}
+			for _, r := range targets {
+				if err := rt.RemoveByLabel(ctx, runtime.Labels{runtime.LabelRun: r}); err != nil {
+					return withCode(exitInfra, fmt.Errorf("remove run %s: %w", r, err))
+				}
+				logf("removed run %s", r)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "remove every faultline container and network on this engine, of any run")
+	return cmd
+}
+
+// faultlineRuns lists the run ids that own containers or networks here.
+func faultlineRuns(ctx context.Context, rt runtime.Runtime) ([]string, error) {
+	seen := map[string]bool{}
+	cs, err := rt.List(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		if r, ok := c.Labels[runtime.LabelRun]; ok {
+			seen[r] = true
+		}
+	}
+	nets, err := rt.ListNetworks(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nets {
+		if r, ok := n.Labels[runtime.LabelRun]; ok {
+			seen[r] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for r := range seen {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func validateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check scenario and topology files; errors name file:line and field",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var errs []error
+			for _, f := range args {
+				if err := validateFile(f); err != nil {
+					var ee *exitError
+					if errors.As(err, &ee) {
+						err = ee.err
+					}
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Printf("%s: ok\n", f)
+			}
+			if len(errs) > 0 {
+				return withCode(exitUsage, errors.Join(errs...))
+			}
+			return nil
+		},
+	}
+}
+
+func composeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "compose [TOPOLOGY.yaml]",
+		Short: "Print the docker-compose file equivalent to a topology (default: topology/default.yaml)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := ""
+			if len(args) == 1 {
+				path = args[0]
+			}
+			top, err := loadTopology(path)
+			if err != nil {
+				return err
+			}
+			data, err := composeFor(top)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			_, err = os.Stdout.Write(data)
+			return err
+		},
+	}
+}
+
+func composeFor(top *topology.Topology) ([]byte, error) {
+	dep, err := deploy.Plan(top, deploy.ComposeRunID, nil)
+	if err != nil {
+		return nil, err
+	}
+	return deploy.Compose(dep)
+}
+
+func reportCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "report RUN_DIR",
+		Short: "Rebuild a run's reports from its summary.json",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := results.ReadSummary(args[0])
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			if err := results.WriteReports(args[0], s); err != nil {
+				return withCode(exitInfra, err)
+			}
+			logf("wrote %s", filepath.Join(args[0], results.ReportFile))
+			return nil
+		},
+	}
+}
+
+func chaosCmd() *cobra.Command {
+	var (
+		runID string
+		dur   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "chaos KIND NODE...",
+		Short: "Inject one fault into a running `up` topology, hold it for --for, then heal it",
+		Long:  "Kinds: " + fmt.Sprint(chaos.Kinds()) + ". The fault is healed when --for ends or on Ctrl-C.",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(chaos.Kinds(), args[0]) {
+				return withCode(exitUsage, fmt.Errorf("unknown fault kind %q (known: %v)", args[0], chaos.Kinds()))
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			rt, err := openDocker(ctx)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			if runID == "" {
+				runs, err := faultlineRuns(ctx, rt)
+				if err != nil {
+					return withCode(exitInfra, err)
+				}
+				var ups []string
+				for _, r := range runs {
+					if len(r) > 3 && r[:3] == "up-" {
+						ups = append(ups, r)
+					}
+				}
+				if len(ups) != 1 {
+					return withCode(exitUsage, fmt.Errorf("found %d `up` topologies (%v): name one with --run", len(ups), ups))
+				}
+				runID = ups[0]
+			}
+			env := chaos.Env{Runtime: rt, RunID: runID, Container: func(n string) string { return deploy.ContainerName(runID, n) }}
+			start := time.Now()
+			faults := chaos.Play(ctx, env, start, []chaos.Step{{For: dur, Spec: chaos.Spec{Kind: args[0], Targets: args[1:]}}},
+				func(ev chaos.Event) {
+					msg := fmt.Sprintf("t=%.1fs %s %s %v", ev.T, ev.Action, ev.Kind, ev.Targets)
+					if ev.Error != "" {
+						msg += ": " + ev.Error
+					}
+					logf("%s", msg)
+				})
+			if f := faults[0]; f.Error != "" {
+				return withCode(exitInfra, errors.New(f.Error))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&runID, "run", "", "the `up` run to act on (default: the only one)")
+	cmd.Flags().DurationVar(&dur, "for", 10*time.Second, "how long the fault holds before it is healed")
+	return cmd
+}
+
+func imagesCmd() *cobra.Command {
+	var tag string
+	cmd := &cobra.Command{
+		Use:   "images",
+		Short: "Build the node image from this source tree (skipped when it is up to date)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			rt, err := openDocker(ctx)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			if err := ensureImage(ctx, rt, tag, logf); err != nil {
+				return err
+			}
+			logf("image %s is up to date", tag)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&tag, "tag", topology.Default().Image, "image tag")
+	return cmd
+}

@@ -1,0 +1,263 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/faultline/faultline/chaos"
+	"github.com/faultline/faultline/deploy"
+	"github.com/faultline/faultline/loadgen"
+	"github.com/faultline/faultline/results"
+	"github.com/faultline/faultline/runtime"
+)
+
+// startParallelism bounds concurrent container starts: measured on 2 cores,
+// ~6 at once is where per-container start time stops improving.
+const startParallelism = 6
+
+func (r *run) play(ctx context.Context) error {
+	e := r.e
+	dep, err := deploy.Plan(r.sc.Topology, e.runID, OwnerLabels())
+	if err != nil {
+		return err
+	}
+	r.dep = dep
+	schedule, err := r.sc.Expand(dep.Nodes)
+	if err != nil {
+		return err
+	}
+	steps := make([]chaos.Step, len(schedule))
+	for i, s := range schedule {
+		steps[i] = chaos.Step{At: s.At, For: s.For, Spec: chaos.Spec{Kind: s.Kind, Targets: s.Targets}}
+	}
+	r.event("schedule", map[string]any{"faults": schedule})
+
+	if err := r.startTopology(ctx); err != nil {
+		return err
+	}
+	return r.drive(ctx, steps)
+}
+
+// startTopology starts the deployment; startup_s is the time from the first
+// container created to the last node healthy.
+func (r *run) startTopology(ctx context.Context) error {
+	e, dep := r.e, r.dep
+	r.logf("run %s: starting %d nodes in %d regions", e.runID, len(dep.Containers), len(dep.Networks))
+	began, err := start(ctx, e.rt, dep, e.healthy)
+	if err != nil {
+		return abortErr(ctx, err)
+	}
+	r.sum.StartupS = time.Since(began).Seconds()
+	r.event("healthy", map[string]any{"startup_s": r.sum.StartupS})
+	r.logf("run %s: %d nodes healthy in %.2f s", e.runID, len(dep.Containers), r.sum.StartupS)
+	return nil
+}
+
+// Start creates a deployment's networks and containers and waits until every
+// node is healthy. On error, what was made is left for the caller to remove
+// by the run label.
+func Start(ctx context.Context, rt runtime.Runtime, dep *deploy.Deployment) error {
+	_, err := start(ctx, rt, dep, 60*time.Second)
+	return err
+}
+
+func start(ctx context.Context, rt runtime.Runtime, dep *deploy.Deployment, healthTimeout time.Duration) (time.Time, error) {
+	for _, n := range dep.Networks {
+		if err := rt.CreateNetwork(ctx, n); err != nil {
+			return time.Time{}, fmt.Errorf("%w: create network %s: %v", ErrInfra, n.Name, err)
+		}
+	}
+	began := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(startParallelism)
+	for _, c := range dep.Containers {
+		g.Go(func() error {
+			if err := rt.Create(gctx, c); err != nil {
+				return fmt.Errorf("%w: create %s: %v", ErrInfra, c.Name, err)
+			}
+			if err := rt.Start(gctx, c.Name); err != nil {
+				return fmt.Errorf("%w: start %s: %v", ErrInfra, c.Name, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return began, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	g, gctx = errgroup.WithContext(hctx)
+	for _, c := range dep.Containers {
+		g.Go(func() error {
+			if err := rt.WaitHealthy(gctx, c.Name); err != nil {
+				return fmt.Errorf("%w: node %s never became healthy: %v", ErrInfra, c.Labels[runtime.LabelNode], err)
+			}
+			return nil
+		})
+	}
+	return began, g.Wait()
+}
+
+// abortErr reports an interrupted run as such, not as the infrastructure
+// error the interruption caused.
+func abortErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("run aborted: %w", context.Cause(ctx))
+	}
+	return err
+}
+
+type regionLoad struct {
+	region, endpoint string
+	spec             loadgen.AttackSpec
+}
+
+// drive runs the load in every region and the fault schedule side by side.
+func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
+	e, sc := r.e, r.sc
+	var loads []regionLoad
+	for _, l := range sc.Load {
+		for _, region := range l.Regions {
+			gens := r.dep.NodesOf("loadgen", region)
+			target, ok := r.dep.EntryURL(region)
+			if len(gens) == 0 || !ok {
+				return fmt.Errorf("load in region %s needs a loadgen and an lb node in the topology", region)
+			}
+			info, err := e.rt.Inspect(ctx, deploy.ContainerName(e.runID, gens[0].Name))
+			if err != nil {
+				return fmt.Errorf("%w: inspect %s: %v", ErrInfra, gens[0].Name, err)
+			}
+			endpoint, err := deploy.PortOf(info, deploy.Port)
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrInfra, err)
+			}
+			loads = append(loads, regionLoad{region: region, endpoint: endpoint, spec: loadgen.AttackSpec{
+				Target: target, Workload: l.Workload, Rate: l.Rate, Duration: sc.Duration, Timeout: l.Timeout,
+			}})
+		}
+	}
+
+	// The scenario clock starts a little ahead, so every region's attack is
+	// set up before the first request is due and all start together.
+	r.start = time.Now().Add(e.startLead).Truncate(time.Millisecond)
+	r.sum.StartedAt = r.start
+	r.rec = results.NewRecorder(r.start)
+	for _, region := range r.dep.Regions() {
+		r.rec.EnsureRegion(region)
+	}
+	r.cpu = map[string]loadgen.Final{}
+	r.event("start", map[string]any{"duration_s": sc.Duration.Seconds()})
+
+	runCtx, endRun := context.WithCancel(ctx)
+	defer endRun()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.progressLoop(runCtx)
+	}()
+	var faults []results.Fault
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		env := chaos.Env{Runtime: e.rt, RunID: e.runID, Container: func(node string) string { return deploy.ContainerName(e.runID, node) }}
+		faults = chaos.Play(runCtx, env, r.start, steps, func(ev chaos.Event) {
+			r.event("fault", map[string]any{"action": ev.Action, "kind": ev.Kind, "targets": ev.Targets, "error": ev.Error})
+			msg := fmt.Sprintf("t=%5.1fs %s %s %s", ev.T, ev.Action, ev.Kind, strings.Join(ev.Targets, ","))
+			if ev.Error != "" {
+				msg += " FAILED: " + ev.Error
+			}
+			r.logf("%s", msg)
+		})
+	}()
+
+	var mu sync.Mutex
+	var loadErrs []error
+	var lwg sync.WaitGroup
+	for _, l := range loads {
+		lwg.Add(1)
+		go func() {
+			defer lwg.Done()
+			spec := l.spec
+			spec.StartAt = r.start
+			final, err := r.attack(runCtx, l, spec)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				loadErrs = append(loadErrs, fmt.Errorf("load in %s: %w", l.region, err))
+				return
+			}
+			prev := r.cpu[l.region]
+			prev.CPUSeconds += final.CPUSeconds
+			prev.WallSeconds = max(prev.WallSeconds, final.WallSeconds)
+			r.cpu[l.region] = prev
+		}()
+	}
+	lwg.Wait()
+	// The load is over: end the run, which heals every fault still active.
+	endRun()
+	wg.Wait()
+	r.sum.Faults = faults
+	r.sum.EndedAt = time.Now()
+	if ctx.Err() != nil {
+		return fmt.Errorf("run aborted: %w", context.Cause(ctx))
+	}
+	if len(loadErrs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInfra, errors.Join(loadErrs...))
+	}
+	return nil
+}
+
+// attack runs one region's load and feeds its buckets to the recorder. A
+// panic in the stream decoder must not take the controller down without
+// cleanup, so it is turned into an error here.
+func (r *run) attack(ctx context.Context, l regionLoad, spec loadgen.AttackSpec) (final loadgen.Final, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic reading load results: %v", p)
+		}
+	}()
+	return r.e.driver.Attack(ctx, l.endpoint, spec, func(b loadgen.Bucket) {
+		var h *hdrhistogram.Histogram
+		if b.Latency != nil {
+			h = hdrhistogram.Import(b.Latency)
+		}
+		r.rec.Add(l.region, b.Second, b.Requests, b.Errors, b.ErrorsByKind, h)
+	})
+}
+
+// progressLoop prints one compact line per interval: elapsed/remaining time
+// and each region's last complete second.
+func (r *run) progressLoop(ctx context.Context) {
+	t := time.NewTicker(r.e.progress)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		elapsed := time.Since(r.start)
+		var b strings.Builder
+		fmt.Fprintf(&b, "t=%5.1fs/%s", elapsed.Seconds(), r.sc.Duration)
+		regions := r.rec.Regions()
+		for _, name := range r.dep.Regions() {
+			reg := regions[name]
+			// The newest second is still filling; report the one before.
+			if n := len(reg.Series); n >= 2 {
+				pt := reg.Series[n-2]
+				fmt.Fprintf(&b, " | %s %3.0f rps p99 %4.0fms err %d", name, pt.RPS, pt.P99, pt.Errors)
+			} else {
+				fmt.Fprintf(&b, " | %s -", name)
+			}
+		}
+		r.logf("%s", b.String())
+	}
+}
