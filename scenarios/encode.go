@@ -1,0 +1,86 @@
+package scenarios
+
+import (
+	"time"
+
+	"github.com/faultline/faultline/topology"
+)
+
+// The file shape, for writing a scenario back out with its topology inline
+// and every default made explicit: a run directory keeps this file, and
+// running it again replays the run.
+type fileScenario struct {
+	Name        string             `yaml:"name"`
+	Description string             `yaml:"description,omitempty"`
+	Topology    *topology.Topology `yaml:"topology"`
+	Seed        int64              `yaml:"seed"`
+	Duration    string             `yaml:"duration"`
+	Load        []fileLoad         `yaml:"load,omitempty"`
+	Faults      []fileFault        `yaml:"faults,omitempty"`
+	Nemesis     *fileNemesis       `yaml:"nemesis,omitempty"`
+	Checks      []fileCheck        `yaml:"checks,omitempty"`
+}
+
+type fileLoad struct {
+	Regions  []string `yaml:"regions,flow"`
+	Rate     float64  `yaml:"rate"`
+	Workload string   `yaml:"workload"`
+	Timeout  string   `yaml:"timeout"`
+}
+
+type fileTarget struct {
+	Node   string `yaml:"node,omitempty"`
+	Role   string `yaml:"role,omitempty"`
+	Region string `yaml:"region,omitempty"`
+	Count  int    `yaml:"count,omitempty"`
+}
+
+type fileFault struct {
+	At     string     `yaml:"at"`
+	Kind   string     `yaml:"kind"`
+	Target fileTarget `yaml:"target,flow"`
+	For    string     `yaml:"for"`
+}
+
+type fileNemesis struct {
+	Every   string     `yaml:"every"`
+	For     string     `yaml:"for"`
+	Start   string     `yaml:"start"`
+	Kinds   []string   `yaml:"kinds,flow"`
+	Targets fileTarget `yaml:"targets,flow"`
+}
+
+type fileCheck struct {
+	Name   string   `yaml:"name"`
+	Metric string   `yaml:"metric"`
+	Region string   `yaml:"region,omitempty"`
+	Min    *float64 `yaml:"min,omitempty"`
+	Max    *float64 `yaml:"max,omitempty"`
+}
+
+// MarshalYAML writes the scenario in the shape Parse reads.
+func (s *Scenario) MarshalYAML() (any, error) {
+	out := fileScenario{Name: s.Name, Description: s.Description, Topology: s.Topology, Seed: s.Seed, Duration: dur(s.Duration)}
+	for _, l := range s.Load {
+		out.Load = append(out.Load, fileLoad{Regions: l.Regions, Rate: l.Rate, Workload: l.Workload, Timeout: dur(l.Timeout)})
+	}
+	for _, f := range s.Faults {
+		out.Faults = append(out.Faults, fileFault{At: dur(f.At), Kind: f.Kind, Target: toFile(f.Target), For: dur(f.For)})
+	}
+	if n := s.Nemesis; n != nil {
+		out.Nemesis = &fileNemesis{Every: dur(n.Every), For: dur(n.For), Start: dur(n.Start), Kinds: n.Kinds, Targets: toFile(n.Targets)}
+	}
+	for _, c := range s.Checks {
+		out.Checks = append(out.Checks, fileCheck{Name: c.Name, Metric: c.Metric, Region: c.Region, Min: c.Min, Max: c.Max})
+	}
+	return out, nil
+}
+
+func toFile(t Target) fileTarget {
+	if t.Node != "" {
+		return fileTarget{Node: t.Node}
+	}
+	return fileTarget(t)
+}
+
+func dur(d time.Duration) string { return d.String() }

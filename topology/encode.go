@@ -1,0 +1,70 @@
+package topology
+
+import (
+	"strconv"
+)
+
+// The file shape, for writing a topology back out (a run directory keeps the
+// exact topology it ran, so the run can be replayed from it alone).
+type fileTopology struct {
+	Name    string       `yaml:"name"`
+	Image   string       `yaml:"image"`
+	Regions []fileRegion `yaml:"regions"`
+	Links   []fileLink   `yaml:"links,omitempty"`
+}
+
+type fileRegion struct {
+	Name   string      `yaml:"name"`
+	Subnet string      `yaml:"subnet"`
+	Nodes  []fileGroup `yaml:"nodes"`
+}
+
+type fileGroup struct {
+	Role  string `yaml:"role"`
+	Count int    `yaml:"count"`
+}
+
+type fileLink struct {
+	Between   []string `yaml:"between,flow"`
+	RTT       string   `yaml:"rtt"`
+	Jitter    string   `yaml:"jitter,omitempty"`
+	Loss      float64  `yaml:"loss,omitempty"`
+	Bandwidth string   `yaml:"bandwidth,omitempty"`
+}
+
+// MarshalYAML writes the topology in the shape Parse reads.
+func (t *Topology) MarshalYAML() (any, error) {
+	out := fileTopology{Name: t.Name, Image: t.Image}
+	for _, r := range t.Regions {
+		fr := fileRegion{Name: r.Name, Subnet: r.Subnet.String(), Nodes: []fileGroup{}}
+		for _, g := range r.Nodes {
+			fr.Nodes = append(fr.Nodes, fileGroup(g))
+		}
+		out.Regions = append(out.Regions, fr)
+	}
+	for _, l := range t.Links {
+		fl := fileLink{Between: []string{l.A, l.B}, RTT: l.RTT.String(), Loss: l.Loss, Bandwidth: FormatBandwidth(l.BandwidthBps)}
+		if l.Jitter > 0 {
+			fl.Jitter = l.Jitter.String()
+		}
+		out.Links = append(out.Links, fl)
+	}
+	return out, nil
+}
+
+// FormatBandwidth writes bits per second the way ParseBandwidth reads them,
+// in the largest unit that keeps it whole; "" for unlimited.
+func FormatBandwidth(bps int64) string {
+	if bps <= 0 {
+		return ""
+	}
+	for _, u := range []struct {
+		div  int64
+		name string
+	}{{1e9, "gbit"}, {1e6, "mbit"}, {1e3, "kbit"}} {
+		if bps%u.div == 0 {
+			return strconv.FormatInt(bps/u.div, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(bps, 10) + "bit"
+}
