@@ -1,0 +1,235 @@
+package lb
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/nodes"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Generous: bounds a wait for something that must happen, never a speed.
+const wait = 10 * time.Second
+
+type fakeBackend struct {
+	*httptest.Server
+	name string
+	sick atomic.Bool // /healthz answers 500 while set
+}
+
+func newBackend(t *testing.T, name string) *fakeBackend {
+	b := &fakeBackend{name: name}
+	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			if b.sick.Load() {
+				http.Error(w, "sick", http.StatusInternalServerError)
+				return
+			}
+			io.WriteString(w, "ok")
+			return
+		}
+		fmt.Fprintf(w, "%s %s", name, r.Header.Get("X-Forwarded-For"))
+	}))
+	t.Cleanup(b.Close)
+	return b
+}
+
+func addr(b *fakeBackend) string { return strings.TrimPrefix(b.URL, "http://") }
+
+// start runs an LB over backends with its checks, waiting until ready.
+func start(t *testing.T, interval time.Duration, backends ...*fakeBackend) (*LB, *httptest.Server) {
+	cfg := Config{HealthInterval: interval, Fall: 2, Rise: 1, DialTimeout: 500 * time.Millisecond, Timeout: 2 * time.Second}
+	for _, b := range backends {
+		cfg.Backends = append(cfg.Backends, addr(b))
+	}
+	l, err := New(cfg, prometheus.NewRegistry())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Check(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, func() bool { return l.Ready() == nil }, wait, 5*time.Millisecond)
+	srv := httptest.NewServer(l)
+	t.Cleanup(srv.Close)
+	return l, srv
+}
+
+func hit(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
+// spread sends n requests and counts answers by backend name.
+func spread(t *testing.T, url string, n int) map[string]int {
+	got := map[string]int{}
+	for range n {
+		code, body := hit(t, url+"/api/hello")
+		if code != http.StatusOK {
+			got[fmt.Sprint(code)]++
+			continue
+		}
+		got[strings.Fields(body)[0]]++
+	}
+	return got
+}
+
+func TestRoundRobin(t *testing.T) {
+	a, b, c := newBackend(t, "a"), newBackend(t, "b"), newBackend(t, "c")
+	_, srv := start(t, time.Hour, a, b, c)
+	assert.Equal(t, map[string]int{"a": 10, "b": 10, "c": 10}, spread(t, srv.URL, 30))
+
+	_, body := hit(t, srv.URL+"/x")
+	assert.Contains(t, body, "127.0.0.1", "X-Forwarded-For is set")
+}
+
+func TestHealthCheckEjectsAndRestores(t *testing.T) {
+	a, b, c := newBackend(t, "a"), newBackend(t, "b"), newBackend(t, "c")
+	// Checks time out at 4/5 of the interval; keep that far above what a
+	// loaded machine needs to answer a loopback request.
+	l, srv := start(t, 250*time.Millisecond, a, b, c)
+
+	b.sick.Store(true)
+	require.Eventually(t, func() bool { return !l.Status()[1].Healthy }, wait, 5*time.Millisecond)
+	assert.Equal(t, map[string]int{"a": 10, "c": 10}, spread(t, srv.URL, 20), "no traffic to the ejected backend")
+
+	code, body := hit(t, srv.URL+"/lb/backends")
+	require.Equal(t, http.StatusOK, code)
+	var st []BackendStatus
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	require.Len(t, st, 3)
+	assert.Equal(t, addr(b), st[1].Addr)
+	assert.False(t, st[1].Healthy)
+	assert.GreaterOrEqual(t, st[1].Fails, 2)
+	assert.Contains(t, st[1].LastError, "500")
+	assert.True(t, st[0].Healthy)
+
+	b.sick.Store(false)
+	require.Eventually(t, func() bool { return l.Status()[1].Healthy }, wait, 5*time.Millisecond)
+	assert.Equal(t, map[string]int{"a": 10, "b": 10, "c": 10}, spread(t, srv.URL, 30))
+}
+
+func TestNoHealthyBackend(t *testing.T) {
+	a := newBackend(t, "a")
+	a.sick.Store(true)
+	l, srv := start(t, time.Hour, a)
+	assert.False(t, l.Status()[0].Healthy, "the first check decides directly")
+	code, body := hit(t, srv.URL+"/")
+	assert.Equal(t, http.StatusBadGateway, code)
+	assert.Contains(t, body, "no healthy backend")
+}
+
+// A backend that dies between checks costs its share of requests as 502s:
+// no retry hides the failure from users.
+func TestDeadBackendIsVisible(t *testing.T) {
+	a, b := newBackend(t, "a"), newBackend(t, "b")
+	_, srv := start(t, time.Hour, a, b)
+	b.Close()
+	assert.Equal(t, map[string]int{"a": 5, "502": 5}, spread(t, srv.URL, 10))
+}
+
+func TestTimeout(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(wait):
+			}
+		}
+	}))
+	defer slow.Close()
+	l, err := New(Config{Backends: []string{strings.TrimPrefix(slow.URL, "http://")}, HealthInterval: time.Hour,
+		Fall: 1, Rise: 1, DialTimeout: time.Second, Timeout: 50 * time.Millisecond}, prometheus.NewRegistry())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	l.checkOnce(ctx, l.backends[0])
+	cancel()
+	rec := httptest.NewRecorder()
+	l.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	assert.Equal(t, http.StatusGatewayTimeout, rec.Code)
+}
+
+func TestCheckState(t *testing.T) {
+	tests := []struct {
+		name       string
+		fall, rise int
+		checks     string // '+' pass, '-' fail
+		want       string // up after each check: 'U' or 'D'
+	}{
+		{"first pass is up", 2, 1, "+", "U"},
+		{"first fail is down", 2, 1, "-", "D"},
+		{"fall 2", 2, 1, "+--", "UUD"},
+		{"a pass resets fall", 2, 1, "+-+-", "UUUU"},
+		{"rise 1", 2, 1, "+--+", "UUDU"},
+		{"rise 3", 1, 3, "+-+++", "UDDDU"},
+		{"rise interrupted", 1, 2, "-+-++", "DDDDU"},
+		{"fall 3", 3, 1, "+---", "UUUD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := checkState{fall: tt.fall, rise: tt.rise}
+			var got strings.Builder
+			for _, c := range tt.checks {
+				s.observe(c == '+')
+				got.WriteByte(map[bool]byte{true: 'U', false: 'D'}[s.up])
+			}
+			assert.Equal(t, tt.want, got.String())
+		})
+	}
+}
+
+func TestConfig(t *testing.T) {
+	ok := Config{Backends: []string{"10.0.0.1:8080"}, HealthInterval: time.Second, Fall: 2, Rise: 1, DialTimeout: time.Second, Timeout: time.Second}
+	require.NoError(t, ok.Validate())
+	bad := []func(*Config){
+		func(c *Config) { c.Backends = nil },
+		func(c *Config) { c.Backends = []string{"nohost"} },
+		func(c *Config) { c.HealthInterval = 0 },
+		func(c *Config) { c.Fall = 0 },
+		func(c *Config) { c.Rise = 0 },
+		func(c *Config) { c.Timeout = 0 },
+	}
+	for i, mutate := range bad {
+		c := ok
+		mutate(&c)
+		assert.Error(t, c.Validate(), "case %d", i)
+	}
+	assert.Equal(t, []string{"a:1", "b:2"}, splitList(" a:1, ,b:2,"))
+}
+
+func TestRunUsage(t *testing.T) {
+	tests := [][]string{
+		{"--nope"},
+		{}, // no backends
+		{"--backends", "x:1", "--fall", "0"},
+	}
+	for _, args := range tests {
+		require.ErrorIs(t, Run(context.Background(), args), nodes.ErrUsage, "%q", args)
+	}
+}
+
+func FuzzSplitList(f *testing.F) {
+	f.Add("10.0.0.1:8080, 10.0.0.2:8080")
+	f.Add(" ,,a ,")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, p := range splitList(s) {
+			if p == "" || p != strings.TrimSpace(p) || strings.Contains(p, ",") {
+				t.Fatalf("splitList(%q) gave %q", s, p)
+			}
+		}
+	})
+}

@@ -1,0 +1,93 @@
+// Package web is the web role: a small site and JSON API that browsers and
+// apps hit through the region's load balancer.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"html/template"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/faultline/faultline/nodes/nodekit"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// maxEchoBody bounds what /api/echo reads so one client cannot exhaust memory.
+const maxEchoBody = 1 << 20
+
+// Run runs the web role until ctx ends.
+func Run(ctx context.Context, args []string) error {
+	var f nodekit.Flags
+	if err := nodekit.Parse(nodekit.NewFlagSet("web", &f), args); err != nil {
+		return err
+	}
+	reg := nodekit.NewRegistry()
+	return nodekit.Serve(ctx, nodekit.NewServer(f.Listen, Handler(f.Node, f.Region, reg), reg))
+}
+
+// Hello is the body of GET /api/hello.
+type Hello struct {
+	Node   string    `json:"node"`
+	Region string    `json:"region"`
+	Time   time.Time `json:"time"`
+}
+
+var page = template.Must(template.New("index").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>faultline — {{.Node}}</title>
+<link rel="stylesheet" href="/static/app.css">
+</head>
+<body>
+<h1>faultline</h1>
+<p>Served by <strong class="node">{{.Node}}</strong> in region <strong class="region">{{.Region}}</strong>.</p>
+</body>
+</html>
+`))
+
+const appCSS = `body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 40rem; }
+.node, .region { color: #0b5394; }
+`
+
+// Handler serves the site; its routes are instrumented on reg.
+func Handler(node, region string, reg prometheus.Registerer) http.Handler {
+	m := nodekit.NewHTTPMetrics(reg, "web")
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", m.Wrap("index", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		// A failed write means the client went away; nothing to report to it.
+		_ = page.Execute(w, Hello{Node: node, Region: region})
+	})))
+	mux.Handle("GET /static/app.css", m.Wrap("static", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		io.WriteString(w, appCSS)
+	})))
+	mux.Handle("GET /api/hello", m.Wrap("hello", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, Hello{Node: node, Region: region, Time: time.Now().UTC()})
+	})))
+	mux.Handle("POST /api/echo", m.Wrap("echo", http.HandlerFunc(echo)))
+	return mux
+}
+
+func echo(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEchoBody))
+	if err != nil {
+		http.Error(w, "read body: "+err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if !json.Valid(body) {
+		http.Error(w, "body is not JSON", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
