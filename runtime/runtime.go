@@ -67,6 +67,13 @@ type HealthCheck struct {
 	Interval time.Duration
 	Timeout  time.Duration
 	Retries  int
+	// HTTPPort and HTTPPath, when set, name an HTTP endpoint answering 200
+	// when the container is healthy. A runtime that can reach the
+	// container's address probes it directly while waiting for health: on a
+	// busy 2-core machine one `docker exec` of Cmd can take seconds, and the
+	// engine's own schedule of Cmd runs only every Interval.
+	HTTPPort int
+	HTTPPath string
 }
 
 // ContainerSpec describes one node's container.
