@@ -106,6 +106,7 @@ func (r *Recorder) Regions() map[string]Region {
 					pt.Errors = s.errors
 					pt.P50 = ms(s.hist.ValueAtQuantile(50))
 					pt.P99 = ms(s.hist.ValueAtQuantile(99))
+					pt.Max = ms(s.hist.Max())
 				}
 				reg.Series = append(reg.Series, pt)
 			}

@@ -32,6 +32,22 @@ type Summary struct {
 	// Loadgen reports the load generators' own CPU use, so a reader can tell
 	// whether the generator or the system under test was the bottleneck.
 	Loadgen map[string]LoadgenStats `json:"loadgen,omitempty"`
+	// BaselineP99MS is each region's median per-second p99 before the first
+	// fault: the latency recovery is measured against.
+	BaselineP99MS map[string]float64 `json:"baseline_p99_ms,omitempty"`
+	// RecoveryStats is the distribution of recovery per fault kind, for
+	// faults that repeat.
+	RecoveryStats []RecoveryStat `json:"recovery_stats,omitempty"`
+	// Markers are instants worth seeing on the time axis (scaling events,
+	// leader changes, DNS answer shifts); capabilities append their own kinds.
+	Markers []Marker `json:"markers,omitempty"`
+}
+
+// Marker is one instant on the run's time axis, drawn as a vertical line.
+type Marker struct {
+	T     float64 `json:"t"`
+	Kind  string  `json:"kind"`
+	Label string  `json:"label"`
 }
 
 // Check is one threshold from the scenario, evaluated.
@@ -86,15 +102,37 @@ type Second struct {
 	Errors int64   `json:"errors"`
 	P50    float64 `json:"p50"`
 	P99    float64 `json:"p99"`
+	Max    float64 `json:"max,omitempty"`
 }
 
 // Recovery is how long users noticed a fault.
 type Recovery struct {
 	Fault   string  `json:"fault"`
+	Kind    string  `json:"kind,omitempty"`
 	DetectS float64 `json:"detect_s"`
 	// RecoverS is seconds from injection until the error rate is back under
-	// the bound; negative when it never recovered within the run.
+	// the bound and p99 back near the baseline; negative when it never
+	// recovered within the run.
 	RecoverS float64 `json:"recover_s"`
+	// UnavailableS is how long users were affected: from detection until
+	// recovery, or until the end of the run when it never recovered.
+	UnavailableS float64 `json:"unavailable_s"`
+}
+
+// RecoveryStat summarises the recoveries of every fault of one kind. The
+// percentiles cover the faults users noticed; recover percentiles leave out
+// the ones that never recovered (counted in NeverRecovered instead).
+type RecoveryStat struct {
+	Kind           string  `json:"kind"`
+	Count          int     `json:"count"`
+	Unnoticed      int     `json:"unnoticed"`
+	NeverRecovered int     `json:"never_recovered"`
+	DetectP50S     float64 `json:"detect_p50_s"`
+	DetectMaxS     float64 `json:"detect_max_s"`
+	RecoverP50S    float64 `json:"recover_p50_s"`
+	RecoverMaxS    float64 `json:"recover_max_s"`
+	UnavailP50S    float64 `json:"unavailable_p50_s"`
+	UnavailMaxS    float64 `json:"unavailable_max_s"`
 }
 
 // LoadgenStats is a load generator's own resource use.
