@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/faultline/faultline/runtime"
 )
@@ -38,10 +39,27 @@ type Fault interface {
 	Heal(ctx context.Context) error
 }
 
-// Spec names a fault kind and its concrete targets (node names).
+// Spec names a fault kind and its concrete targets: node names, or region
+// names for region-down, link and region partitions.
 type Spec struct {
 	Kind    string
 	Targets []string
+	// Peers is the other side of a partition (node or region names); empty
+	// means everything else in the run.
+	Peers []string
+	// OneWay cuts (or changes) only the direction from Targets to Peers.
+	OneWay bool
+	// Link holds the values a link fault sets (unset ones keep their value)
+	// and the bandwidth cap of a slow fault.
+	Link LinkChange
+}
+
+// LinkChange is a partial change of a wan link; nil fields are unchanged.
+// RTT is a round trip, as in topology files: each direction gets half.
+type LinkChange struct {
+	RTT, Jitter  *time.Duration
+	Loss         *float64
+	BandwidthBps *int64
 }
 
 // Factory makes a Fault of one kind.

@@ -5,25 +5,54 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/faultline/faultline/netsetup"
 )
 
 // Process faults act on whole containers through the runtime.
 func init() {
 	Register("kill", newProcessFault(
 		"kill", func(ctx context.Context, e Env, n string) error { return e.Runtime.Kill(ctx, e.container(n)) },
-		func(ctx context.Context, e Env, n string) error { return e.Runtime.Start(ctx, e.container(n)) }))
+		startNode))
 	Register("stop", newProcessFault(
 		"stop", func(ctx context.Context, e Env, n string) error {
 			return e.Runtime.Stop(ctx, e.container(n), 5*time.Second)
 		},
-		func(ctx context.Context, e Env, n string) error { return e.Runtime.Start(ctx, e.container(n)) }))
+		startNode))
 	Register("pause", newProcessFault(
 		"pause", func(ctx context.Context, e Env, n string) error { return e.Runtime.Pause(ctx, e.container(n)) },
 		func(ctx context.Context, e Env, n string) error { return e.Runtime.Unpause(ctx, e.container(n)) }))
 	// restart is instantaneous: the injection is the whole fault.
 	Register("restart", newProcessFault(
-		"restart", func(ctx context.Context, e Env, n string) error { return e.Runtime.Restart(ctx, e.container(n)) },
+		"restart", func(ctx context.Context, e Env, n string) error {
+			if err := e.Runtime.Restart(ctx, e.container(n)); err != nil {
+				return err
+			}
+			return reroute(ctx, e, n)
+		},
 		func(context.Context, Env, string) error { return nil }))
+}
+
+// startNode starts a stopped node and gives its new network namespace the
+// run's inter-region routes again.
+func startNode(ctx context.Context, e Env, n string) error {
+	if err := e.Runtime.Start(ctx, e.container(n)); err != nil {
+		return err
+	}
+	return reroute(ctx, e, n)
+}
+
+// reroute reinstalls a restarted node's routes: a new process has a new
+// namespace, without the routes that send other regions through the wan.
+func reroute(ctx context.Context, e Env, n string) error {
+	if !netsetup.HasNamespaces(e.Runtime) {
+		return nil // no namespaces, so no routes to lose
+	}
+	net, err := netsetup.Discover(ctx, e.Runtime, e.RunID)
+	if err != nil {
+		return err
+	}
+	return net.Install(ctx, n)
 }
 
 type action func(ctx context.Context, env Env, node string) error

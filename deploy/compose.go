@@ -31,6 +31,9 @@ type composeService struct {
 	Labels      map[string]string            `yaml:"labels"`
 	Networks    map[string]composeAttachment `yaml:"networks"`
 	Ports       []string                     `yaml:"ports,omitempty"`
+	CapAdd      []string                     `yaml:"cap_add,omitempty"`
+	Devices     []string                     `yaml:"devices,omitempty"`
+	Sysctls     map[string]string            `yaml:"sysctls,omitempty"`
 	Healthcheck composeHealth                `yaml:"healthcheck"`
 	DependsOn   map[string]composeDepends    `yaml:"depends_on,omitempty"`
 }
@@ -91,6 +94,11 @@ func Compose(d *Deployment) ([]byte, error) {
 			Environment: c.Env,
 			Labels:      c.Labels,
 			Networks:    map[string]composeAttachment{},
+			CapAdd:      c.CapAdd,
+			Sysctls:     c.Sysctls,
+		}
+		for _, d := range c.Devices {
+			svc.Devices = append(svc.Devices, d+":"+d)
 		}
 		for _, a := range c.Networks {
 			svc.Networks[netKey[a.Network]] = composeAttachment{IPv4Address: a.IP}

@@ -84,10 +84,14 @@ func Plan(top *topology.Topology, runID string, extraLabels runtime.Labels) (*De
 			}),
 			Networks: []runtime.Attachment{{Network: n.Network, IP: n.IP.String()}},
 			Health: &runtime.HealthCheck{
-				Cmd:      []string{"/node", "health"},
-				Interval: 500 * time.Millisecond,
-				Timeout:  time.Second,
+				Cmd: []string{"/node", "health"},
+				// Each check is a docker exec, which costs CPU the system
+				// under test needs; start-up waits probe HTTP directly.
+				Interval: 5 * time.Second,
+				Timeout:  3 * time.Second,
 				Retries:  3,
+				HTTPPort: Port,
+				HTTPPath: "/healthz",
 			},
 		}
 		// The controller drives loadgens from the host, through a port
@@ -97,8 +101,12 @@ func Plan(top *topology.Topology, runID string, extraLabels runtime.Labels) (*De
 		}
 		d.Containers = append(d.Containers, spec)
 	}
-	// Backends before their balancer, balancers before the load that hits them.
-	order := map[string]int{"web": 0, "lb": 1, "loadgen": 2}
+	if len(top.Regions) >= 2 {
+		d.Containers = append(d.Containers, wanSpec(top, runID, labels))
+	}
+	// The router before anything that talks across regions, backends before
+	// their balancer, balancers before the load that hits them.
+	order := map[string]int{"wan": -1, "web": 0, "lb": 1, "loadgen": 2}
 	sort.SliceStable(d.Containers, func(i, j int) bool {
 		return order[d.Containers[i].Labels[runtime.LabelRole]] < order[d.Containers[j].Labels[runtime.LabelRole]]
 	})

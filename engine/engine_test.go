@@ -231,4 +231,3 @@ func TestRunNodeNeverHealthyIsInfraError(t *testing.T) {
 	assert.True(t, errors.Is(err, engine.ErrInfra), "got %v", err)
 	assertNothingLeft(t, rt)
 }
-

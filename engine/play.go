@@ -14,6 +14,7 @@ import (
 	"github.com/faultline/faultline/chaos"
 	"github.com/faultline/faultline/deploy"
 	"github.com/faultline/faultline/loadgen"
+	"github.com/faultline/faultline/netsetup"
 	"github.com/faultline/faultline/results"
 	"github.com/faultline/faultline/runtime"
 )
@@ -35,7 +36,7 @@ func (r *run) play(ctx context.Context) error {
 	}
 	steps := make([]chaos.Step, len(schedule))
 	for i, s := range schedule {
-		steps[i] = chaos.Step{At: s.At, For: s.For, Spec: chaos.Spec{Kind: s.Kind, Targets: s.Targets}}
+		steps[i] = chaos.Step{At: s.At, For: s.For, Spec: chaos.Spec{Kind: s.Kind, Targets: s.Targets, Peers: s.Peers, OneWay: s.OneWay, Link: chaos.LinkChange(s.Link)}}
 	}
 	r.event("schedule", map[string]any{"faults": schedule})
 
@@ -102,7 +103,14 @@ func start(ctx context.Context, rt runtime.Runtime, dep *deploy.Deployment, heal
 			return nil
 		})
 	}
-	return began, g.Wait()
+	if err := g.Wait(); err != nil {
+		return began, err
+	}
+	// Every node sends other regions' traffic through the wan.
+	if err := netsetup.Setup(ctx, rt, dep.RunID); err != nil {
+		return began, fmt.Errorf("%w: network: %v", ErrInfra, err)
+	}
+	return began, nil
 }
 
 // abortErr reports an interrupted run as such, not as the infrastructure

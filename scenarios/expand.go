@@ -25,7 +25,10 @@ const (
 type Scheduled struct {
 	At, For time.Duration
 	Kind    string
-	Targets []string // node names, in plan order
+	Targets []string // node names in plan order, or region names (see RegionTargets)
+	Peers   []string
+	OneWay  bool
+	Link    LinkChange
 	Source  string
 }
 
@@ -59,8 +62,14 @@ func (s *Scenario) Expand(plan []topology.NodePlan) ([]Scheduled, error) {
 	for _, i := range order {
 		f := s.Faults[i]
 		who := fmt.Sprintf("faults[%d] (line %d)", i, f.Line)
-		targets := e.pick(f.Target, f.At, f.At+f.For, rng, who, f.Line, yamlx.Field(yamlx.Index("faults", i), "target"))
-		timeline[i] = Scheduled{At: f.At, For: f.For, Kind: f.Kind, Targets: targets, Source: SourceTimeline}
+		path := yamlx.Index("faults", i)
+		targets := e.pick(f.Target, f.At, f.At+f.For, rng, who, f.Line, yamlx.Field(path, "target"))
+		targets = e.regional(f.Kind, f.Target, targets, f.At, f.At+f.For, who, f.Line, yamlx.Field(path, "target"))
+		var peers []string
+		if f.Peer != nil {
+			peers = e.peers(*f.Peer, rng, f.Line, yamlx.Field(path, "peer"))
+		}
+		timeline[i] = Scheduled{At: f.At, For: f.For, Kind: f.Kind, Targets: targets, Peers: peers, OneWay: f.OneWay, Link: f.Link, Source: SourceTimeline}
 	}
 	out := timeline
 	if n := s.Nemesis; n != nil {
@@ -101,6 +110,7 @@ func (e *expansion) nemesis(n *Nemesis, seed int64, duration time.Duration) []Sc
 		kind := n.Kinds[intN(rng, len(n.Kinds))]
 		who := fmt.Sprintf("the nemesis fault at %s (line %d)", t, n.Line)
 		targets := e.pick(n.Targets, t, t+n.For, rng, who, n.Line, yamlx.Field(path, "targets"))
+		targets = e.regional(kind, n.Targets, targets, t, t+n.For, who, n.Line, yamlx.Field(path, "targets"))
 		if targets == nil {
 			return nil
 		}

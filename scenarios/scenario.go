@@ -58,7 +58,12 @@ type FaultSpec struct {
 	At, For time.Duration
 	Kind    string
 	Target  Target
-	Line    int // of the fault in the file, for messages
+	// Peer is the other side of a partition or link; nil means everything
+	// else in the run.
+	Peer   *Target
+	OneWay bool
+	Link   LinkChange
+	Line   int // of the fault in the file, for messages
 }
 
 // Nemesis injects a random fault (kind and target chosen from the seed)
@@ -320,7 +325,7 @@ func (v *validator) faults(n *yaml.Node) []FaultSpec {
 	var out []FaultSpec
 	for i, it := range items {
 		p := yamlx.Index("faults", i)
-		m, ok := v.d.Mapping(it, p, "at", "kind", "target", "for")
+		m, ok := v.d.Mapping(it, p, append([]string{"at", "kind", "target", "for"}, networkFields...)...)
 		if !ok {
 			continue
 		}
@@ -346,6 +351,7 @@ func (v *validator) faults(n *yaml.Node) []FaultSpec {
 		} else {
 			f.Target = v.target(tn, yamlx.Field(p, "target"))
 		}
+		v.networkParams(it, m, p, &f)
 		if fn := m["for"]; fn != nil {
 			if d, ok := v.d.Duration(fn, yamlx.Field(p, "for")); ok {
 				f.For = d
@@ -494,6 +500,9 @@ func (v *validator) nemesis(n *yaml.Node) *Nemesis {
 		}
 		for i, k := range kinds {
 			v.known(kn.Content[i], yamlx.Index(yamlx.Field(p, "kinds"), i), "fault kind", k, v.opts.FaultKinds)
+			if slices.Contains(paramKinds, k) {
+				v.d.Errorf(kn.Content[i], yamlx.Index(yamlx.Field(p, "kinds"), i), "%s needs parameters a nemesis cannot give; put it in faults", k)
+			}
 		}
 		nm.Kinds = kinds
 	}

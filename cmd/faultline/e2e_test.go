@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -119,28 +120,26 @@ func buildController(t *testing.T) string {
 	return bin
 }
 
-// startChild starts `faultline run tiny-long.yaml` and waits until its
-// topology is up and the load is running.
+// startChild starts `faultline run tiny-long.yaml` and waits until its load
+// phase has begun (its events.jsonl says so), with a fault active.
 func startChild(t *testing.T, rt runtime.Runtime, bin string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "run", "testdata/tiny-long.yaml", "--out", t.TempDir())
+	out := t.TempDir()
+	cmd := exec.Command(bin, "run", "testdata/tiny-long.yaml", "--out", out)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	pid := strconv.Itoa(cmd.Process.Pid)
 	require.Eventually(t, func() bool {
-		cs, err := rt.List(context.Background(), runtime.Labels{runtime.LabelOwnerPID: pid})
-		if err != nil || len(cs) < 4 {
+		events, _ := filepath.Glob(filepath.Join(out, "*", results.EventsFile))
+		if len(events) != 1 {
 			return false
 		}
-		for _, c := range cs {
-			if !c.Healthy {
-				return false
-			}
-		}
-		return true
-	}, 90*time.Second, 200*time.Millisecond, "the child's topology came up")
-	time.Sleep(2 * time.Second) // into the load phase, with the pause fault active
+		data, err := os.ReadFile(events[0])
+		return err == nil && strings.Contains(string(data), `"event":"fault"`)
+	}, 90*time.Second, 100*time.Millisecond, "the child's run reached its first fault")
+	cs, err := rt.List(context.Background(), runtime.Labels{runtime.LabelOwnerPID: strconv.Itoa(cmd.Process.Pid)})
+	require.NoError(t, err)
+	require.NotEmpty(t, cs, "the child's containers carry its pid")
 	return cmd
 }
 

@@ -72,6 +72,6 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), upCmd(), downCmd(), validateCmd(), composeCmd(), reportCmd(), chaosCmd(), imagesCmd())
+	root.AddCommand(runCmd(), upCmd(), downCmd(), validateCmd(), composeCmd(), reportCmd(), compareCmd(), chaosCmd(), imagesCmd(), probeCmd())
 	return root
 }

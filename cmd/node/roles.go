@@ -4,6 +4,7 @@ import (
 	"github.com/faultline/faultline/nodes"
 	"github.com/faultline/faultline/nodes/lb"
 	"github.com/faultline/faultline/nodes/loadgen"
+	"github.com/faultline/faultline/nodes/wan"
 	"github.com/faultline/faultline/nodes/web"
 )
 
@@ -11,5 +12,6 @@ import (
 func init() {
 	nodes.Register("lb", lb.Run)
 	nodes.Register("loadgen", loadgen.Run)
+	nodes.Register("wan", wan.Run)
 	nodes.Register("web", web.Run)
 }
