@@ -279,7 +279,7 @@ func composeFor(top *topology.Topology) ([]byte, error) {
 func reportCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "report RUN_DIR",
-		Short: "Rebuild a run's reports from its summary.json",
+		Short: "Rebuild a run's reports (report.md, report.html, junit.xml) from its summary.json",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := results.ReadSummary(args[0])
@@ -289,7 +289,9 @@ func reportCmd() *cobra.Command {
 			if err := results.WriteReports(args[0], s); err != nil {
 				return withCode(exitInfra, err)
 			}
-			logf("wrote %s", filepath.Join(args[0], results.ReportFile))
+			for _, r := range results.Reports {
+				logf("wrote %s", filepath.Join(args[0], r.File))
+			}
 			return nil
 		},
 	}
