@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -299,14 +300,27 @@ func reportCmd() *cobra.Command {
 
 func chaosCmd() *cobra.Command {
 	var (
-		runID string
-		dur   time.Duration
+		runID     string
+		dur       time.Duration
+		peers     []string
+		oneWay    bool
+		rtt       time.Duration
+		jitter    time.Duration
+		loss      float64
+		bandwidth string
 	)
 	cmd := &cobra.Command{
-		Use:   "chaos KIND NODE...",
+		Use:   "chaos KIND TARGET...",
 		Short: "Inject one fault into a running `up` topology, hold it for --for, then heal it",
-		Long:  "Kinds: " + fmt.Sprint(chaos.Kinds()) + ". The fault is healed when --for ends or on Ctrl-C.",
-		Args:  cobra.MinimumNArgs(2),
+		Long: "Kinds: " + strings.Join(chaos.Kinds(), ", ") + `.
+TARGETs are node names (web-us-east-1), or region names for region-down and link
+(link takes two regions). The fault is healed when --for ends or on Ctrl-C.
+
+  faultline chaos kill web-us-east-1 --for 10s
+  faultline chaos partition us-east --peer eu-west --oneway
+  faultline chaos link us-east eu-west --rtt 300ms --loss 0.05
+  faultline chaos slow web-eu-west-1 --bandwidth 1mbit`,
+		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !slices.Contains(chaos.Kinds(), args[0]) {
 				return withCode(exitUsage, fmt.Errorf("unknown fault kind %q (known: %v)", args[0], chaos.Kinds()))
@@ -334,9 +348,30 @@ func chaosCmd() *cobra.Command {
 				}
 				runID = ups[0]
 			}
+			spec := chaos.Spec{Kind: args[0], Targets: args[1:], Peers: peers, OneWay: oneWay}
+			flags := cmd.Flags()
+			if flags.Changed("rtt") {
+				spec.Link.RTT = &rtt
+			}
+			if flags.Changed("jitter") {
+				spec.Link.Jitter = &jitter
+			}
+			if flags.Changed("loss") {
+				if loss < 0 || loss > 1 {
+					return withCode(exitUsage, fmt.Errorf("--loss %v: must be a fraction in [0,1]", loss))
+				}
+				spec.Link.Loss = &loss
+			}
+			if flags.Changed("bandwidth") {
+				bps, err := topology.ParseBandwidth(bandwidth)
+				if err != nil {
+					return withCode(exitUsage, fmt.Errorf("--bandwidth: %w", err))
+				}
+				spec.Link.BandwidthBps = &bps
+			}
 			env := chaos.Env{Runtime: rt, RunID: runID, Container: func(n string) string { return deploy.ContainerName(runID, n) }}
 			start := time.Now()
-			faults := chaos.Play(ctx, env, start, []chaos.Step{{For: dur, Spec: chaos.Spec{Kind: args[0], Targets: args[1:]}}},
+			faults := chaos.Play(ctx, env, start, []chaos.Step{{For: dur, Spec: spec}},
 				func(ev chaos.Event) {
 					msg := fmt.Sprintf("t=%.1fs %s %s %v", ev.T, ev.Action, ev.Kind, ev.Targets)
 					if ev.Error != "" {
@@ -352,6 +387,12 @@ func chaosCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&runID, "run", "", "the `up` run to act on (default: the only one)")
 	cmd.Flags().DurationVar(&dur, "for", 10*time.Second, "how long the fault holds before it is healed")
+	cmd.Flags().StringSliceVar(&peers, "peer", nil, "partition: the other side (nodes or regions; default everything else)")
+	cmd.Flags().BoolVar(&oneWay, "oneway", false, "partition/link: only the direction from TARGETs to peers")
+	cmd.Flags().DurationVar(&rtt, "rtt", 0, "link: round-trip time to set")
+	cmd.Flags().DurationVar(&jitter, "jitter", 0, "link: jitter to set")
+	cmd.Flags().Float64Var(&loss, "loss", 0, "link: loss fraction to set, 0..1")
+	cmd.Flags().StringVar(&bandwidth, "bandwidth", "", "link/slow: bandwidth cap, e.g. 10mbit")
 	return cmd
 }
 
