@@ -55,6 +55,7 @@ type Engine struct {
 	log       io.Writer
 	runID     string
 	progress  time.Duration
+	live      bool
 	healthy   time.Duration
 	startLead time.Duration
 }
@@ -79,6 +80,10 @@ func WithRunID(id string) Option { return func(e *Engine) { e.runID = id } }
 
 // WithProgressEvery sets how often a progress line is printed (default 5 s).
 func WithProgressEvery(d time.Duration) Option { return func(e *Engine) { e.progress = d } }
+
+// WithLiveProgress redraws the progress in place (for a terminal) instead
+// of printing a line every few seconds.
+func WithLiveProgress(live bool) Option { return func(e *Engine) { e.live = live } }
 
 // WithHealthTimeout bounds how long nodes may take to become healthy (default 60 s).
 func WithHealthTimeout(d time.Duration) Option { return func(e *Engine) { e.healthy = d } }
@@ -122,7 +127,7 @@ func OwnerLabels() runtime.Labels {
 // summary with verdict "fail" and no error. Every resource the run made is
 // removed before Run returns, unless the engine keeps them.
 func (e *Engine) Run(ctx context.Context, sc *scenarios.Scenario) (sum *results.Summary, err error) {
-	r := &run{e: e, sc: sc, sum: &results.Summary{
+	r := &run{e: e, sc: sc, con: &console{w: e.log, live: e.live}, sum: &results.Summary{
 		RunID: e.runID, Scenario: sc.Name, Seed: sc.Seed,
 		Checks: []results.Check{}, Faults: []results.Fault{}, Recovery: []results.Recovery{},
 		Regions: map[string]results.Region{},
@@ -162,6 +167,8 @@ type run struct {
 	evMu   sync.Mutex
 	events *json.Encoder
 	cpu    map[string]loadgen.Final
+	con    *console
+	active activeFaults
 }
 
 func (r *run) event(kind string, fields map[string]any) {
@@ -177,9 +184,7 @@ func (r *run) event(kind string, fields map[string]any) {
 	_ = r.events.Encode(ev)
 }
 
-func (r *run) logf(format string, a ...any) {
-	fmt.Fprintf(r.e.log, format+"\n", a...)
-}
+func (r *run) logf(format string, a ...any) { r.con.logf(format, a...) }
 
 func (r *run) teardown(ctx context.Context) {
 	// Detached from ctx: an interrupted run must still clean up.

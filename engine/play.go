@@ -183,6 +183,8 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 				msg += " FAILED: " + ev.Error
 			}
 			r.logf("%s", msg)
+			label := ev.Kind + " " + strings.Join(ev.Targets, ",")
+			r.active.set(label, ev.T, ev.Action == "inject" && ev.Error == "")
 		})
 	}()
 
@@ -239,33 +241,4 @@ func (r *run) attack(ctx context.Context, l regionLoad, spec loadgen.AttackSpec)
 		}
 		r.rec.Add(l.region, b.Second, b.Requests, b.Errors, b.ErrorsByKind, h)
 	})
-}
-
-// progressLoop prints one compact line per interval: elapsed/remaining time
-// and each region's last complete second.
-func (r *run) progressLoop(ctx context.Context) {
-	t := time.NewTicker(r.e.progress)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		elapsed := time.Since(r.start)
-		var b strings.Builder
-		fmt.Fprintf(&b, "t=%5.1fs/%s", elapsed.Seconds(), r.sc.Duration)
-		regions := r.rec.Regions()
-		for _, name := range r.dep.Regions() {
-			reg := regions[name]
-			// The newest second is still filling; report the one before.
-			if n := len(reg.Series); n >= 2 {
-				pt := reg.Series[n-2]
-				fmt.Fprintf(&b, " | %s %3.0f rps p99 %4.0fms err %d", name, pt.RPS, pt.P99, pt.Errors)
-			} else {
-				fmt.Fprintf(&b, " | %s -", name)
-			}
-		}
-		r.logf("%s", b.String())
-	}
 }

@@ -63,7 +63,7 @@ func runCmd() *cobra.Command {
 			if err := sweepOrphans(ctx, rt, logf); err != nil {
 				return withCode(exitInfra, err)
 			}
-			eng := engine.New(rt, engine.WithOutDir(out), engine.WithKeep(keep), engine.WithLog(os.Stderr))
+			eng := engine.New(rt, engine.WithOutDir(out), engine.WithKeep(keep), engine.WithLog(os.Stderr), engine.WithLiveProgress(isTerminal(os.Stderr)))
 			logf("run %s: scenario %s (seed %d, %s), results in %s", eng.RunID(), sc.Name, sc.Seed, sc.Duration, eng.RunDir())
 			sum, runErr := eng.Run(ctx, sc)
 			if sum != nil {
@@ -419,4 +419,11 @@ func imagesCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&tag, "tag", topology.Default().Image, "image tag")
 	return cmd
+}
+
+// isTerminal reports whether f is a character device (a terminal), where the
+// progress can be redrawn in place.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
