@@ -19,11 +19,10 @@ import (
 // they are measured from the intended send time.
 const maxWorkersCap = 100_000
 
-// Attack sends spec.Rate requests per second for spec.Duration and calls out,
-// from the calling goroutine, with the buckets that changed about once a
-// second and once more at the end. When ctx ends the attack stops sending,
-// waits for requests in flight (at most spec.Timeout) and returns ctx's error
-// with the results gathered so far.
+// Attack runs spec and calls out, from the calling goroutine, with the
+// buckets that changed about once a second and once more at the end. When
+// ctx ends the attack stops sending, waits for requests in flight (at most
+// spec.Timeout) and returns ctx's error with the results gathered so far.
 func Attack(ctx context.Context, spec AttackSpec, out func(Bucket)) (Final, error) {
 	if err := spec.Validate(); err != nil {
 		return Final{Error: err.Error()}, fmt.Errorf("attack: %w", err)
@@ -34,19 +33,49 @@ func Attack(ctx context.Context, spec AttackSpec, out func(Bucket)) (Final, erro
 			return Final{Error: err.Error()}, fmt.Errorf("attack %s: wait for start: %w", spec.Target, err)
 		}
 	}
-
-	pacer := newPacer(spec.Rate, spec.Duration)
-	client, transport := newHTTPClient(spec.timeout())
+	client, transport := newHTTPClient(spec)
 	defer transport.CloseIdleConnections()
+
+	var final Final
+	if spec.Users != nil {
+		final = attackClosed(ctx, spec, base, client, out)
+	} else {
+		final = attackOpen(ctx, spec, base, client, out)
+	}
+	if err := ctx.Err(); err != nil {
+		final.Error = fmt.Sprintf("attack stopped early: %v", err)
+		return final, fmt.Errorf("attack %s: %w", spec.Target, err)
+	}
+	return final, nil
+}
+
+// attackOpen sends spec's schedule through vegeta.
+func attackOpen(ctx context.Context, spec AttackSpec, base *url.URL, client *http.Client, out func(Bucket)) Final {
+	sched, _ := spec.schedule() // Validate checked it
 	atk := vegeta.NewAttacker(
 		vegeta.Client(client),
-		vegeta.MaxWorkers(maxWorkers(spec)),
+		vegeta.MaxWorkers(maxWorkers(spec, sched)),
 		vegeta.MaxBody(0), // bodies are read and discarded, never kept
 	)
+	rec := newRecorder(time.Now(), spec.Duration, func(from, to time.Duration) (int64, int) {
+		return int64(countBefore(sched, to) - countBefore(sched, from)), 0
+	})
+	results := atk.Attack(workloads[spec.Workload].targeter(base), newPacer(sched, spec.Duration), 0, "faultline")
+	drain(ctx, rec, results, func() { atk.Stop() }, out, func(r *vegeta.Result) { rec.observe(sched, r) })
+	return rec.final()
+}
 
-	cpu0 := cpuSeconds()
-	rec := recorder{pending: map[int64]*acc{}, start: time.Now(), interval: pacer.interval}
-	results := atk.Attack(workloads[spec.Workload](base), pacer, 0, "faultline")
+// observe records r against its intended send time. Vegeta numbers requests
+// in the order workers pick up the pacer's ticks, and the pacer released
+// tick k at due(k), so that is when request Seq should have been sent had
+// nothing stalled, however late it actually went out.
+func (r *recorder) observe(s schedule, res *vegeta.Result) {
+	r.record(r.start.Add(s.due(res.Seq)), res.Timestamp.Add(res.Latency), Classify(res.Code, res.Error))
+}
+
+// drain feeds results to observe and flushes rec about once a second until
+// results is closed; when ctx ends it calls stop, which must close results.
+func drain[T any](ctx context.Context, rec *recorder, results <-chan T, stop func(), out func(Bucket), observe func(T)) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	done := ctx.Done()
@@ -57,22 +86,15 @@ func Attack(ctx context.Context, spec AttackSpec, out func(Bucket)) (Final, erro
 				results = nil
 				continue
 			}
-			rec.observe(r)
-		case <-tick.C:
-			rec.flush(out)
+			observe(r)
+		case now := <-tick.C:
+			rec.flush(out, now, false)
 		case <-done:
-			atk.Stop()
+			stop()
 			done = nil
 		}
 	}
-	rec.flush(out)
-
-	final := Final{Requests: rec.total, CPUSeconds: cpuSeconds() - cpu0, WallSeconds: time.Since(rec.start).Seconds()}
-	if err := ctx.Err(); err != nil {
-		final.Error = fmt.Sprintf("attack stopped early: %v", err)
-		return final, fmt.Errorf("attack %s: %w", spec.Target, err)
-	}
-	return final, nil
+	rec.flush(out, time.Now(), true)
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {
@@ -86,51 +108,24 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 	}
 }
 
-// pacer is vegeta's ConstantPacer that stops after Rate×Duration hits. A
-// loadgen starved of CPU for a moment still sends the requests it owes, late,
-// and their latency (from the intended send time) says so; one that cannot
-// keep up at all stops at the deadline, so the run's phases stay aligned,
-// and the requests it never sent show as Final.Requests below Rate×Duration.
-type pacer struct {
-	vegeta.ConstantPacer
-	hits     uint64
-	deadline time.Duration
-	interval time.Duration // between hits, exactly as ConstantPacer computes it
-}
-
-// newPacer expresses rate as vegeta's integer Freq per Per.
-func newPacer(rate float64, d time.Duration) pacer {
-	p := vegeta.ConstantPacer{Freq: int(rate), Per: time.Second}
-	if float64(p.Freq) != rate {
-		p = vegeta.ConstantPacer{Freq: 1, Per: time.Duration(float64(time.Second) / rate)}
-	}
-	return pacer{
-		ConstantPacer: p,
-		hits:          uint64(math.Round(rate * d.Seconds())), // Validate: at least 1
-		deadline:      d + d/10 + time.Second,
-		interval:      time.Duration(p.Per.Nanoseconds() / int64(p.Freq)),
-	}
-}
-
-func (p pacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
-	if hits >= p.hits || elapsed > p.deadline {
-		return 0, true
-	}
-	return p.ConstantPacer.Pace(elapsed, hits)
-}
-
-// maxWorkers allows one worker per request that can be in flight at once, so
-// a stalled server does not hold back the pacer.
-func maxWorkers(spec AttackSpec) uint64 {
-	n := spec.Rate*spec.timeout().Seconds() + 100
+// maxWorkers allows one worker per request that can be in flight at once at
+// the schedule's peak rate, so a stalled server does not hold back the pacer.
+func maxWorkers(spec AttackSpec, s schedule) uint64 {
+	peak := max(s.rate(0), s.rate(spec.Duration))
+	n := peak*spec.timeout().Seconds() + 100
 	return uint64(math.Min(n, maxWorkersCap))
 }
 
-func newHTTPClient(timeout time.Duration) (*http.Client, *http.Transport) {
+func newHTTPClient(spec AttackSpec) (*http.Client, *http.Transport) {
+	timeout := spec.timeout()
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	dial := d.DialContext
+	if len(spec.Resolvers) > 0 {
+		dial = newResolver(spec.Resolvers, timeout).dialer(d)
+	}
 	tr := &http.Transport{
 		Proxy:               nil, // load goes straight to the target, never via an env proxy
-		DialContext:         d.DialContext,
+		DialContext:         dial,
 		MaxIdleConnsPerHost: maxWorkersCap,
 		IdleConnTimeout:     90 * time.Second,
 	}
@@ -139,51 +134,90 @@ func newHTTPClient(timeout time.Duration) (*http.Client, *http.Transport) {
 
 // acc accumulates one second's results until the next flush.
 type acc struct {
-	requests, errors int64
-	kinds            map[string]int64
-	hist             *hdrhistogram.Histogram
+	requests, errors, target int64
+	users                    int
+	cpu                      float64
+	kinds                    map[string]int64
+	hist                     *hdrhistogram.Histogram
 }
 
-// recorder buckets results by intended second and hands out deltas.
+// recorder buckets results by intended second and hands out deltas. It is
+// used from one goroutine.
 type recorder struct {
-	start    time.Time // just before vegeta's own start, so never later
-	interval time.Duration
-	pending  map[int64]*acc
-	total    int64
+	start   time.Time // just before the first request could be due, so never later
+	end     time.Time // start + duration
+	perSec  func(from, to time.Duration) (target int64, users int)
+	pending map[int64]*acc
+	cpu     func() float64 // process CPU seconds so far
+
+	nextSec  int64 // first second whose target and users are not yet sent
+	lastCPU  float64
+	lastTick time.Time
+
+	total, errors int64
+	target        int64
+	latencySum    time.Duration
+	cpu0          float64
 }
 
-// observe records r against its intended send time. Vegeta numbers requests
-// in the order workers pick up the pacer's ticks, and the pacer schedules
-// tick k at (k+1)·interval, so that is when request Seq should have been
-// sent had nothing stalled, however late it actually went out.
-func (r *recorder) observe(res *vegeta.Result) {
-	intended := r.start.Add(time.Duration(res.Seq+1) * r.interval)
-	r.record(intended, res.Timestamp.Add(res.Latency), Classify(res.Code, res.Error))
+func newRecorder(start time.Time, d time.Duration, perSec func(from, to time.Duration) (int64, int)) *recorder {
+	cpu := cpuSeconds()
+	return &recorder{
+		start: start, end: start.Add(d), perSec: perSec, pending: map[int64]*acc{}, cpu: cpuSeconds,
+		nextSec: start.Unix(), lastCPU: cpu, cpu0: cpu, lastTick: start,
+	}
 }
 
-func (r *recorder) record(intended, end time.Time, kind string) {
-	sec := intended.Unix()
+func (r *recorder) acc(sec int64) *acc {
 	a := r.pending[sec]
 	if a == nil {
 		a = &acc{hist: NewHistogram()}
 		r.pending[sec] = a
 	}
+	return a
+}
+
+func (r *recorder) record(intended, end time.Time, kind string) {
+	a := r.acc(intended.Unix())
 	r.total++
 	a.requests++
 	if kind != "" {
+		r.errors++
 		a.errors++
 		if a.kinds == nil {
 			a.kinds = map[string]int64{}
 		}
 		a.kinds[kind]++
 	}
-	us := min(max(end.Sub(intended).Microseconds(), 0), maxLatencyMicros)
-	_ = a.hist.RecordValue(us) // in range by construction
+	lat := max(end.Sub(intended), 0)
+	r.latencySum += lat
+	_ = a.hist.RecordValue(min(lat.Microseconds(), maxLatencyMicros)) // in range by construction
 }
 
-// flush emits every second that changed since the last flush, oldest first,
-// and forgets them.
-func (r *recorder) flush(out func(Bucket)) {
+// flush adds the CPU used since the last flush, and the target and users of
+// every second that has begun (every second up to the one holding the end
+// when final), then
+// emits every second that changed, oldest first, and forgets them.
+func (r *recorder) flush(out func(Bucket), now time.Time, final bool) {
+	if cpu := r.cpu(); cpu > r.lastCPU {
+		mid := r.lastTick.Add(now.Sub(r.lastTick) / 2)
+		r.acc(mid.Unix()).cpu += cpu - r.lastCPU
+		r.lastCPU = cpu
+	}
+	r.lastTick = now
+
+	last := r.end.Unix()
+	if !final {
+		last = min(last, now.Unix())
+	}
+	for ; r.perSec != nil && r.nextSec <= last; r.nextSec++ {
+		from := time.Unix(r.nextSec, 0).Sub(r.start)
+		target, users := r.perSec(max(from, 0), from+time.Second)
+		a := r.acc(r.nextSec)
+		a.target, a.users = target, users
+		r.target += target
+	}
+
 	secs := make([]int64, 0, len(r.pending))
 	for s := range r.pending {
 		secs = append(secs, s)
@@ -191,9 +225,14 @@ func (r *recorder) flush(out func(Bucket)) {
 	sort.Slice(secs, func(i, j int) bool { return secs[i] < secs[j] })
 	for _, s := range secs {
 		a := r.pending[s]
-		out(Bucket{Second: s, Requests: a.requests, Errors: a.errors, ErrorsByKind: a.kinds, Latency: compact(a.hist.Export())})
+		out(Bucket{Second: s, Requests: a.requests, Errors: a.errors, ErrorsByKind: a.kinds,
+			Target: a.target, Users: a.users, CPU: a.cpu, Latency: compact(a.hist.Export())})
 		delete(r.pending, s)
 	}
+}
+
+func (r *recorder) final() Final {
+	return Final{Requests: r.total, Target: r.target, CPUSeconds: r.cpu() - r.cpu0, WallSeconds: time.Since(r.start).Seconds()}
 }
 
 // compact drops trailing zero counts, which Import treats as zero anyway; a

@@ -11,6 +11,9 @@ const (
 	Kind4xx     = "4xx"
 	KindDNS     = "dns"
 	KindOther   = "other"
+	// KindCheck is a response that arrived but was wrong for the workload
+	// (an echo that differs, a session that answers for another user).
+	KindCheck = "check"
 )
 
 // Classify returns the error kind of a result with HTTP status code (0 when

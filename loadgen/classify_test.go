@@ -37,7 +37,7 @@ func FuzzClassify(f *testing.F) {
 	f.Add(uint16(0), "connection refused")
 	f.Add(uint16(500), "")
 	f.Add(uint16(200), "EOF")
-	kinds := map[string]bool{"": true, KindTimeout: true, KindRefused: true, KindReset: true,
+	kinds := map[string]bool{"": true, KindCheck: true, KindTimeout: true, KindRefused: true, KindReset: true,
 		Kind5xx: true, Kind4xx: true, KindDNS: true, KindOther: true}
 	f.Fuzz(func(t *testing.T, code uint16, errText string) {
 		k := Classify(code, errText)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -73,15 +74,37 @@ func FuzzReadStream(f *testing.F) {
 func FuzzSpecJSON(f *testing.F) {
 	f.Add([]byte(`{"Target":"http://127.0.0.1:8080","Workload":"api","Rate":100,"Duration":1000000000}`))
 	f.Add([]byte(`{"Target":"http://[::1]:1","Workload":"browse","Rate":0.5,"Duration":1,"Timeout":-1}`))
+	f.Add([]byte(`{"Target":"http://127.0.0.1:1","Workload":"api","Ramp":{"From":100,"To":0},"Duration":3000000000}`))
+	f.Add([]byte(`{"Target":"http://127.0.0.1:1","Workload":"api","Step":{"From":1,"By":2,"Max":9,"Every":100000000},"Duration":3000000000}`))
+	f.Add([]byte(`{"Target":"http://h:1","Workload":"session","Users":{"N":3,"Think":1000},"Duration":1000}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s AttackSpec
 		if json.Unmarshal(data, &s) != nil || s.Validate() != nil {
 			return
 		}
-		// A valid spec always yields a sane schedule.
-		p := newPacer(s.Rate, s.Duration)
-		if p.interval <= 0 || p.hits == 0 || p.deadline <= s.Duration || s.timeout() <= 0 || s.Duration > MaxDuration {
-			t.Fatalf("valid spec %+v: pacer %+v timeout %v", s, p, s.timeout())
+		if s.timeout() <= 0 || s.Duration > MaxDuration {
+			t.Fatalf("valid spec %+v: timeout %v", s, s.timeout())
+		}
+		if s.Users != nil {
+			return
+		}
+		// A valid open spec always yields a sane schedule: increasing due
+		// times, all within the duration.
+		sched, err := s.schedule()
+		if err != nil || sched.total() == 0 {
+			t.Fatalf("valid spec %+v: schedule %v, %v", s, sched, err)
+		}
+		n := sched.total()
+		prev := time.Duration(-1)
+		for _, i := range []uint64{0, 1, n / 2, n - 1} {
+			if i >= n {
+				continue
+			}
+			due := sched.due(i)
+			if due < prev || due <= 0 || due > s.Duration+time.Millisecond {
+				t.Fatalf("valid spec %+v: due(%d) = %v after %v", s, i, due, prev)
+			}
+			prev = due
 		}
 	})
 }

@@ -2,6 +2,8 @@ package loadgen
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -46,6 +48,22 @@ func TestSpecValidate(t *testing.T) {
 		{"no request", func(s *AttackSpec) { s.Rate, s.Duration = 0.1, time.Second }, "no request"},
 		{"huge duration", func(s *AttackSpec) { s.Duration = MaxDuration + 1 }, "duration"},
 		{"negative timeout", func(s *AttackSpec) { s.Timeout = -1 }, "timeout"},
+		{"ramp", func(s *AttackSpec) { s.Rate, s.Ramp = 0, &Ramp{From: 0, To: 100} }, ""},
+		{"ramp down", func(s *AttackSpec) { s.Rate, s.Ramp = 0, &Ramp{From: 100, To: 0} }, ""},
+		{"ramp of nothing", func(s *AttackSpec) { s.Rate, s.Ramp = 0, &Ramp{} }, "no request"},
+		{"ramp negative", func(s *AttackSpec) { s.Rate, s.Ramp = 0, &Ramp{From: -1, To: 5} }, "ramp"},
+		{"step", func(s *AttackSpec) { s.Rate, s.Step = 0, &Step{From: 10, By: 10, Max: 50, Every: time.Second} }, ""},
+		{"step too often", func(s *AttackSpec) { s.Rate, s.Step = 0, &Step{From: 10, By: 1, Max: 50, Every: time.Millisecond} }, "every"},
+		{"step max below from", func(s *AttackSpec) { s.Rate, s.Step = 0, &Step{From: 10, By: 1, Max: 5, Every: time.Second} }, "max"},
+		{"users", func(s *AttackSpec) { s.Rate, s.Users = 0, &Users{N: 5, Think: time.Second} }, ""},
+		{"no users", func(s *AttackSpec) { s.Rate, s.Users = 0, &Users{} }, "users 0"},
+		{"negative think", func(s *AttackSpec) { s.Rate, s.Users = 0, &Users{N: 1, Think: -1} }, "think"},
+		{"two models", func(s *AttackSpec) { s.Users = &Users{N: 5} }, "exactly one"},
+		{"no model", func(s *AttackSpec) { s.Rate = 0 }, "exactly one"},
+		{"session needs users", func(s *AttackSpec) { s.Workload = "session" }, "users (closed) model"},
+		{"session with users", func(s *AttackSpec) { s.Workload, s.Rate, s.Users = "session", 0, &Users{N: 1} }, ""},
+		{"resolvers", func(s *AttackSpec) { s.Resolvers = []string{"127.0.0.1:53", "[::1]:53"} }, ""},
+		{"resolver without port", func(s *AttackSpec) { s.Resolvers = []string{"127.0.0.1"} }, "resolver"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,23 +82,28 @@ func TestSpecValidate(t *testing.T) {
 func nan() float64 { z := 0.0; return z / z }
 
 func TestWorkloads(t *testing.T) {
-	assert.Equal(t, []string{"api", "browse"}, Workloads())
+	assert.Equal(t, []string{"api", "browse", "session"}, Workloads())
 
 	var mu sync.Mutex
 	var paths []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		paths = append(paths, r.URL.Path)
+		paths = append(paths, r.Method+" "+r.URL.Path)
 		mu.Unlock()
 		assert.Equal(t, "faultline-loadgen", r.UserAgent())
+		if r.Method == http.MethodPost {
+			assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
+			body, _ := io.ReadAll(r.Body)
+			assert.True(t, json.Valid(body), "%s", body)
+		}
 	}))
 	defer srv.Close()
 	tests := []struct {
 		workload string
 		want     map[string]int
 	}{
-		{"api", map[string]int{"/api/hello": 20}},
-		{"browse", map[string]int{"/": 10, "/static/app.css": 10}},
+		{"api", map[string]int{"GET /api/hello": 15, "POST /api/echo": 5}},
+		{"browse", map[string]int{"GET /": 10, "GET /static/app.css": 10}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.workload, func(t *testing.T) {
@@ -114,6 +137,10 @@ func TestConstantRate(t *testing.T) {
 	assert.Zero(t, tot.Errors)
 	assert.Equal(t, tot.Requests, tot.Latency.TotalCount())
 	assert.Positive(t, final.CPUSeconds)
+	assert.Equal(t, want, final.Target)
+	assert.Equal(t, want, tot.Target, "per-second targets add up to the schedule")
+	assert.Positive(t, tot.CPU, "CPU per second is reported")
+	assert.LessOrEqual(t, tot.CPU, final.CPUSeconds+0.01)
 	assert.GreaterOrEqual(t, final.WallSeconds, dur.Seconds())
 	// 3 s of intended send times span 3 or 4 unix seconds.
 	seconds := map[int64]bool{}
@@ -238,89 +265,160 @@ func TestStartAt(t *testing.T) {
 	assert.GreaterOrEqual(t, buckets[0].Second, at.Unix())
 }
 
+// fixedCPU makes a recorder's CPU figures predictable.
+func fixedCPU(r *recorder, seconds ...float64) {
+	r.cpu = func() float64 {
+		v := seconds[0]
+		if len(seconds) > 1 {
+			seconds = seconds[1:]
+		}
+		return v
+	}
+	r.lastCPU, r.cpu0 = 0, 0
+}
+
 func TestRecorderDeltas(t *testing.T) {
-	rec := recorder{pending: map[int64]*acc{}}
 	t0 := time.Unix(100, 0)
+	rec := newRecorder(t0, 2*time.Second, func(from, to time.Duration) (int64, int) {
+		return int64((to - from) / (10 * time.Millisecond)), 0 // 100/s
+	})
+	fixedCPU(rec, 0.3, 0.3, 0.5)
 	rec.record(t0, t0.Add(2*time.Millisecond), "")
 	rec.record(t0.Add(1500*time.Millisecond), t0.Add(1600*time.Millisecond), KindReset)
 	var got []Bucket
-	rec.flush(func(b Bucket) { got = append(got, b) })
+	rec.flush(func(b Bucket) { got = append(got, b) }, t0.Add(time.Second), false)
 	require.Len(t, got, 2)
 	assert.Equal(t, []int64{100, 101}, []int64{got[0].Second, got[1].Second}, "oldest first")
 	assert.EqualValues(t, 1, got[0].Requests)
 	assert.Zero(t, got[0].Errors)
+	assert.EqualValues(t, 100, got[0].Target)
+	assert.EqualValues(t, 100, got[1].Target, "second 101 has begun")
+	assert.InDelta(t, 0.3, got[0].CPU, 1e-9, "CPU of the first half-second's midpoint")
 	assert.Equal(t, map[string]int64{KindReset: 1}, got[1].ErrorsByKind)
 
-	// A late result for second 100 arrives as a delta holding only itself.
+	// A late result for second 100 arrives as a delta holding only itself;
+	// no CPU was used since.
 	rec.record(t0.Add(10*time.Millisecond), t0.Add(70*time.Second), KindTimeout)
 	got = nil
-	rec.flush(func(b Bucket) { got = append(got, b) })
+	rec.flush(func(b Bucket) { got = append(got, b) }, t0.Add(1500*time.Millisecond), false)
 	require.Len(t, got, 1)
 	assert.EqualValues(t, 100, got[0].Second)
 	assert.EqualValues(t, 1, got[0].Requests)
+	assert.Zero(t, got[0].Target, "target sent once")
 
 	var tot Totals
 	require.NoError(t, tot.Add(got[0]))
 	assert.InEpsilon(t, maxLatencyMicros, tot.Latency.Max(), 0.001, "latency past the range is clamped to 60 s")
 	assert.EqualValues(t, 3, rec.total)
 
-	rec.flush(func(b Bucket) { t.Fatalf("nothing changed, yet flushed %+v", b) })
+	// The final flush sends the targets of the seconds to the end, and the
+	// CPU used meanwhile at the midpoint.
+	got = nil
+	rec.flush(func(b Bucket) { got = append(got, b) }, t0.Add(2200*time.Millisecond), true)
+	require.Len(t, got, 2)
+	assert.EqualValues(t, 101, got[0].Second)
+	assert.InDelta(t, 0.2, got[0].CPU, 1e-9)
+	assert.EqualValues(t, 102, got[1].Second)
+	assert.EqualValues(t, 100, got[1].Target)
+	assert.EqualValues(t, 300, rec.target)
+
+	rec.flush(func(b Bucket) { t.Fatalf("nothing changed, yet flushed %+v", b) }, t0.Add(3*time.Second), true)
 }
 
 // A request that went out 1 s late (the loadgen itself was stuck) and was
 // answered in 1 ms must count as a 1 s latency: coordinated omission would
-// report 1 ms.
+// report 1 ms. The same holds on a ramp, where due times are not evenly
+// spaced.
 func TestObserveMeasuresFromIntendedSend(t *testing.T) {
 	start := time.Unix(1000, 0)
-	rec := recorder{pending: map[int64]*acc{}, start: start, interval: 10 * time.Millisecond}
-	rec.observe(&vegeta.Result{Seq: 99, Code: 200, Timestamp: start.Add(2 * time.Second), Latency: time.Millisecond})
-	rec.observe(&vegeta.Result{Seq: 0, Code: 200, Timestamp: start.Add(10 * time.Millisecond), Latency: time.Millisecond})
-	var got []Bucket
-	rec.flush(func(b Bucket) { got = append(got, b) })
-	require.Len(t, got, 2)
-	assert.EqualValues(t, 1000, got[0].Second, "Seq 0 was due at +10 ms")
-	assert.EqualValues(t, 1001, got[1].Second, "Seq 99 at 10 ms intervals was due at +1 s")
-	var tot Totals
-	require.NoError(t, tot.Add(got[0]))
-	require.NoError(t, tot.Add(got[1]))
-	assert.InEpsilon(t, 1001000, tot.Latency.Max(), 0.001)
-	assert.InEpsilon(t, 1000, tot.Latency.Min(), 0.001)
-}
-
-func TestPacer(t *testing.T) {
 	tests := []struct {
-		rate     float64
-		d        time.Duration
-		hits     uint64
-		interval time.Duration
+		name  string
+		sched schedule
 	}{
-		{1000, 3 * time.Second, 3000, time.Millisecond},
-		{3, time.Second, 3, 333333333},
-		{0.5, 10 * time.Second, 5, 2 * time.Second},
-		{0.25, 4 * time.Second, 1, 4 * time.Second},
-		{2.5, 2 * time.Second, 5, 400 * time.Millisecond},
+		{"constant 100/s", constSchedule{interval: 10 * time.Millisecond, d: 10 * time.Second}},
+		{"ramp 0→200/s over 1s", rampSchedule{from: 0, to: 200, d: time.Second}},
 	}
 	for _, tt := range tests {
-		p := newPacer(tt.rate, tt.d)
-		assert.Equal(t, tt.hits, p.hits, "rate %v", tt.rate)
-		assert.Equal(t, tt.interval, p.interval, "rate %v", tt.rate)
-		assert.InEpsilon(t, tt.rate, p.Rate(0), 1e-6)
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newRecorder(start, time.Second, nil)
+			fixedCPU(rec, 0)
+			due0, due99 := tt.sched.due(0), tt.sched.due(99)
+			rec.observe(tt.sched, &vegeta.Result{Seq: 99, Code: 200, Timestamp: start.Add(due99 + time.Second), Latency: time.Millisecond})
+			rec.observe(tt.sched, &vegeta.Result{Seq: 0, Code: 200, Timestamp: start.Add(due0), Latency: time.Millisecond})
+			var tot Totals
+			rec.flush(func(b Bucket) { require.NoError(t, tot.Add(b)) }, start.Add(3*time.Second), true)
+			assert.InEpsilon(t, 1001000, tot.Latency.Max(), 0.001)
+			assert.InEpsilon(t, 1000, tot.Latency.Min(), 0.001)
+		})
+	}
+}
 
-		wait, stop := p.Pace(0, 0)
-		assert.False(t, stop)
-		assert.Equal(t, tt.interval, wait, "first hit one interval in, as observe assumes")
-		if tt.hits > 1 {
-			wait, _ = p.Pace(tt.interval, 1)
-			assert.Equal(t, tt.interval, wait, "then one per interval")
-		}
+// integrate is the area under s's rate curve from 0 to t: the number of
+// requests due by t, computed independently of due.
+func integrate(s schedule, t time.Duration) float64 {
+	const steps = 20000
+	dt := t / steps
+	sum := 0.0
+	for i := range steps {
+		sum += s.rate(dt*time.Duration(i)+dt/2) * dt.Seconds()
+	}
+	return sum
+}
 
-		_, stop = p.Pace(0, tt.hits)
-		assert.True(t, stop, "stops after its count")
-		wait, stop = p.Pace(tt.d, 0)
-		assert.False(t, stop, "late: keeps sending what it owes")
-		assert.LessOrEqual(t, wait, time.Duration(0), "at once")
-		_, stop = p.Pace(tt.d+tt.d/10+time.Second+1, 0)
-		assert.True(t, stop, "but not past the deadline")
+func TestSchedules(t *testing.T) {
+	tests := []struct {
+		name  string
+		spec  AttackSpec
+		total uint64
+		due0  time.Duration
+	}{
+		{"constant 1000/s", AttackSpec{Rate: 1000, Duration: 3 * time.Second}, 3000, time.Millisecond},
+		{"constant 3/s", AttackSpec{Rate: 3, Duration: time.Second}, 3, 333333333},
+		{"constant 0.5/s", AttackSpec{Rate: 0.5, Duration: 10 * time.Second}, 5, 2 * time.Second},
+		{"constant 0.25/s", AttackSpec{Rate: 0.25, Duration: 4 * time.Second}, 1, 4 * time.Second},
+		{"constant 2.5/s", AttackSpec{Rate: 2.5, Duration: 2 * time.Second}, 5, 400 * time.Millisecond},
+		{"ramp 100→300/s", AttackSpec{Ramp: &Ramp{From: 100, To: 300}, Duration: 2 * time.Second}, 400, 9950493},
+		{"ramp 0→100/s", AttackSpec{Ramp: &Ramp{From: 0, To: 100}, Duration: 2 * time.Second}, 100, 200 * time.Millisecond},
+		{"ramp 100→0/s", AttackSpec{Ramp: &Ramp{From: 100, To: 0}, Duration: 2 * time.Second}, 100, 10025125},
+		{"flat ramp", AttackSpec{Ramp: &Ramp{From: 50, To: 50}, Duration: 2 * time.Second}, 100, 20 * time.Millisecond},
+		{"step 10+10/s every 1s to 30", AttackSpec{Step: &Step{From: 10, By: 10, Max: 30, Every: time.Second}, Duration: 5 * time.Second}, 10 + 20 + 30 + 30 + 30, 100 * time.Millisecond},
+		{"step with a partial last step", AttackSpec{Step: &Step{From: 10, By: 10, Max: 100, Every: time.Second}, Duration: 2500 * time.Millisecond}, 10 + 20 + 15, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := tt.spec.schedule()
+			require.NoError(t, err)
+			require.Equal(t, tt.total, s.total())
+			assert.InDelta(t, tt.due0, s.due(0), 2, "first request")
+			d := tt.spec.Duration
+			assert.LessOrEqual(t, s.due(s.total()-1), d+time.Microsecond, "last request within the duration")
+			// due inverts the rate curve: by due(n), n+1 requests are due.
+			for _, n := range []uint64{0, s.total() / 3, s.total() / 2, s.total() - 1} {
+				assert.InDelta(t, float64(n+1), integrate(s, s.due(n)), 0.02, "request %d due at %v", n, s.due(n))
+				if n > 0 {
+					assert.Greater(t, s.due(n), s.due(n-1))
+				}
+			}
+			assert.Equal(t, s.total(), countBefore(s, d+time.Microsecond))
+			assert.Zero(t, countBefore(s, 0))
+
+			p := newPacer(s, d)
+			wait, stop := p.Pace(0, 0)
+			assert.False(t, stop)
+			assert.Equal(t, s.due(0), wait, "first hit when due, as observe assumes")
+			if s.total() > 1 {
+				wait, _ = p.Pace(s.due(0), 1)
+				assert.Equal(t, s.due(1)-s.due(0), wait, "then at the next due time")
+			}
+			assert.InEpsilon(t, s.rate(d/2), p.Rate(d/2), 1e-9)
+			_, stop = p.Pace(0, s.total())
+			assert.True(t, stop, "stops after its count")
+			wait, stop = p.Pace(d, 0)
+			assert.False(t, stop, "late: keeps sending what it owes")
+			assert.LessOrEqual(t, wait, time.Duration(0), "at once")
+			_, stop = p.Pace(d+d/10+time.Second+1, 0)
+			assert.True(t, stop, "but not past the deadline")
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,7 +24,10 @@ type target struct {
 
 func newTarget(t *testing.T) *target {
 	tg := &target{}
-	tg.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tg.hits.Add(1) }))
+	tg.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tg.hits.Add(1)
+		_, _ = io.Copy(w, r.Body) // the api workload checks its echoes
+	}))
 	t.Cleanup(tg.Close)
 	return tg
 }
@@ -139,4 +143,45 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// The closed model's figures and the per-second users and targets survive
+// the trip through the role's stream.
+func TestRoundTripModels(t *testing.T) {
+	tg := newTarget(t)
+	client, _ := newRole(t, context.Background())
+	tests := []struct {
+		name  string
+		spec  lg.AttackSpec
+		check func(t *testing.T, f lg.Final, tot lg.Totals)
+	}{
+		{"step", lg.AttackSpec{Step: &lg.Step{From: 20, By: 20, Max: 60, Every: 500 * time.Millisecond}}, func(t *testing.T, f lg.Final, tot lg.Totals) {
+			assert.EqualValues(t, 10+20+30, f.Target)
+			assert.Equal(t, f.Target, tot.Target)
+			assert.Equal(t, f.Target, f.Requests)
+		}},
+		{"ramp", lg.AttackSpec{Ramp: &lg.Ramp{From: 0, To: 80}}, func(t *testing.T, f lg.Final, tot lg.Totals) {
+			assert.EqualValues(t, 60, f.Target)
+			assert.Equal(t, f.Target, tot.Target)
+		}},
+		{"users", lg.AttackSpec{Users: &lg.Users{N: 3, Think: 50 * time.Millisecond, Exponential: true, Seed: 1}}, func(t *testing.T, f lg.Final, tot lg.Totals) {
+			assert.Equal(t, 3, f.Users)
+			assert.Equal(t, 3, tot.Users)
+			assert.Positive(t, f.Throughput)
+			assert.Positive(t, f.MeanThink)
+			assert.Zero(t, tot.Target)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := tt.spec
+			spec.Target, spec.Workload, spec.Duration = tg.URL, "api", 1500*time.Millisecond
+			var tot lg.Totals
+			final, err := client.Attack(context.Background(), spec, func(b lg.Bucket) { require.NoError(t, tot.Add(b)) })
+			require.NoError(t, err)
+			assert.Equal(t, final.Requests, tot.Requests)
+			assert.Zero(t, tot.Errors)
+			tt.check(t, final, tot)
+		})
+	}
 }

@@ -5,11 +5,13 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
 	"time"
 
+	"github.com/faultline/faultline/nodes"
 	"github.com/faultline/faultline/nodes/nodekit"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,15 +19,54 @@ import (
 // maxEchoBody bounds what /api/echo reads so one client cannot exhaust memory.
 const maxEchoBody = 1 << 20
 
-// Run runs the web role until ctx ends.
+// Run runs the web role until ctx ends. --cores and --service-time set the
+// capacity model (see WithCapacity); both zero serve as fast as the machine
+// can.
 func Run(ctx context.Context, args []string) error {
 	var f nodekit.Flags
-	if err := nodekit.Parse(nodekit.NewFlagSet("web", &f), args); err != nil {
+	fs := nodekit.NewFlagSet("web", &f)
+	cores := fs.Int("cores", 0, "requests served at once (0: no limit)")
+	serviceTime := fs.Duration("service-time", 0, "time each request holds a core")
+	if err := nodekit.Parse(fs, args); err != nil {
+		return err
+	}
+	opts, err := capacityOptions(*cores, *serviceTime)
+	if err != nil {
 		return err
 	}
 	reg := nodekit.NewRegistry()
-	return nodekit.Serve(ctx, nodekit.NewServer(f.Listen, Handler(f.Node, f.Region, reg), reg))
+	return nodekit.Serve(ctx, nodekit.NewServer(f.Listen, Handler(f.Node, f.Region, reg, opts...), reg))
 }
+
+func capacityOptions(cores int, serviceTime time.Duration) ([]Option, error) {
+	switch {
+	case cores < 0 || serviceTime < 0:
+		return nil, fmt.Errorf("%w: web: --cores %d and --service-time %v must not be negative", nodes.ErrUsage, cores, serviceTime)
+	case cores == 0 && serviceTime > 0:
+		return nil, fmt.Errorf("%w: web: --service-time needs --cores", nodes.ErrUsage)
+	case cores == 0:
+		return nil, nil
+	}
+	return []Option{WithCapacity(cores, serviceTime)}, nil
+}
+
+type options struct {
+	capacity *capacity
+	sessions SessionStore
+}
+
+// Option configures Handler.
+type Option func(*options)
+
+// WithCapacity serves at most cores requests at once, each holding its core
+// for serviceTime, so the node saturates near cores/serviceTime requests a
+// second; the rest queue. cores must be positive.
+func WithCapacity(cores int, serviceTime time.Duration) Option {
+	return func(o *options) { o.capacity = newCapacity(cores, serviceTime) }
+}
+
+// WithSessions keeps sessions in s; the default is a new MemSessions.
+func WithSessions(s SessionStore) Option { return func(o *options) { o.sessions = s } }
 
 // Hello is the body of GET /api/hello.
 type Hello struct {
@@ -53,7 +94,14 @@ const appCSS = `body { font-family: system-ui, sans-serif; margin: 2rem auto; ma
 `
 
 // Handler serves the site; its routes are instrumented on reg.
-func Handler(node, region string, reg prometheus.Registerer) http.Handler {
+func Handler(node, region string, reg prometheus.Registerer, opts ...Option) http.Handler {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.sessions == nil {
+		o.sessions = NewMemSessions()
+	}
 	m := nodekit.NewHTTPMetrics(reg, "web")
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", m.Wrap("index", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -70,6 +118,13 @@ func Handler(node, region string, reg prometheus.Registerer) http.Handler {
 		writeJSON(w, Hello{Node: node, Region: region, Time: time.Now().UTC()})
 	})))
 	mux.Handle("POST /api/echo", m.Wrap("echo", http.HandlerFunc(echo)))
+	s := sessions{store: o.sessions}
+	mux.Handle("POST "+LoginPath, m.Wrap("login", http.HandlerFunc(s.login)))
+	mux.Handle("GET "+MePath, m.Wrap("me", http.HandlerFunc(s.me)))
+	mux.Handle("POST "+LogoutPath, m.Wrap("logout", http.HandlerFunc(s.logout)))
+	if o.capacity != nil {
+		return o.capacity.wrap(mux)
+	}
 	return mux
 }
 
