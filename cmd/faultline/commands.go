@@ -106,11 +106,7 @@ func upCmd() *cobra.Command {
 		Short: "Start a topology to poke at by hand (default: topology/default.yaml)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := ""
-			if len(args) == 1 {
-				path = args[0]
-			}
-			top, err := loadTopology(path)
+			top, err := loadTopology(optionalArg(args))
 			if err != nil {
 				return err
 			}
@@ -124,7 +120,7 @@ func upCmd() *cobra.Command {
 			if err := ensureImage(ctx, rt, top.Image, logf); err != nil {
 				return err
 			}
-			runID := "up-" + engine.NewRunID()
+			runID := upPrefix + engine.NewRunID()
 			dep, err := deploy.Plan(top, runID, nil)
 			if err != nil {
 				return withCode(exitUsage, err)
@@ -170,7 +166,7 @@ func downCmd() *cobra.Command {
 					if r == args[0] {
 						targets = append(targets, r)
 					}
-				case all, len(r) > 3 && r[:3] == "up-", r == deploy.ComposeRunID:
+				case all, strings.HasPrefix(r, upPrefix), r == deploy.ComposeRunID:
 					targets = append(targets, r)
 				}
 			}
@@ -251,11 +247,7 @@ func composeCmd() *cobra.Command {
 		Short: "Print the docker-compose file equivalent to a topology (default: topology/default.yaml)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := ""
-			if len(args) == 1 {
-				path = args[0]
-			}
-			top, err := loadTopology(path)
+			top, err := loadTopology(optionalArg(args))
 			if err != nil {
 				return err
 			}
@@ -332,21 +324,8 @@ TARGETs are node names (web-us-east-1), or region names for region-down and link
 				return err
 			}
 			defer rt.Close()
-			if runID == "" {
-				runs, err := faultlineRuns(ctx, rt)
-				if err != nil {
-					return withCode(exitInfra, err)
-				}
-				var ups []string
-				for _, r := range runs {
-					if len(r) > 3 && r[:3] == "up-" {
-						ups = append(ups, r)
-					}
-				}
-				if len(ups) != 1 {
-					return withCode(exitUsage, fmt.Errorf("found %d `up` topologies (%v): name one with --run", len(ups), ups))
-				}
-				runID = ups[0]
+			if runID, err = upRun(ctx, rt, runID); err != nil {
+				return err
 			}
 			spec := chaos.Spec{Kind: args[0], Targets: args[1:], Peers: peers, OneWay: oneWay}
 			flags := cmd.Flags()
@@ -426,4 +405,37 @@ func imagesCmd() *cobra.Command {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// upPrefix marks the run ids of topologies started with `faultline up`.
+const upPrefix = "up-"
+
+// upRun resolves which `up` topology a command acts on: the one named, or
+// the only one running.
+func upRun(ctx context.Context, rt runtime.Runtime, named string) (string, error) {
+	if named != "" {
+		return named, nil
+	}
+	runs, err := faultlineRuns(ctx, rt)
+	if err != nil {
+		return "", withCode(exitInfra, err)
+	}
+	var ups []string
+	for _, r := range runs {
+		if strings.HasPrefix(r, upPrefix) {
+			ups = append(ups, r)
+		}
+	}
+	if len(ups) != 1 {
+		return "", withCode(exitUsage, fmt.Errorf("found %d `up` topologies (%v): name one with --run", len(ups), ups))
+	}
+	return ups[0], nil
+}
+
+// optionalArg is the first argument, or "" when there is none.
+func optionalArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,21 +28,8 @@ func probeCmd() *cobra.Command {
 				return err
 			}
 			defer rt.Close()
-			if runID == "" {
-				runs, err := faultlineRuns(ctx, rt)
-				if err != nil {
-					return withCode(exitInfra, err)
-				}
-				var ups []string
-				for _, r := range runs {
-					if strings.HasPrefix(r, "up-") {
-						ups = append(ups, r)
-					}
-				}
-				if len(ups) != 1 {
-					return withCode(exitUsage, fmt.Errorf("found %d `up` topologies (%v): name one with --run", len(ups), ups))
-				}
-				runID = ups[0]
+			if runID, err = upRun(ctx, rt, runID); err != nil {
+				return err
 			}
 			n, err := netsetup.Discover(ctx, rt, runID)
 			if err != nil {
