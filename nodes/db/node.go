@@ -79,6 +79,7 @@ type Node struct {
 	raft      *raft.Raft
 	fsm       *fsm
 	logs      *raftboltdb.BoltStore
+	stable    *closingStable
 	early     *earlyAckStore // nil unless UnsafeAckBeforeCommit
 	transport *raft.NetworkTransport
 	observer  *raft.Observer
@@ -169,7 +170,8 @@ func Start(cfg Config, raftLn net.Listener) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start db %s: %w", cfg.ID, err)
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, logStore, n.logs, snaps, n.transport)
+	n.stable = newClosingStable(n.logs)
+	n.raft, err = raft.NewRaft(rc, n.fsm, logStore, n.stable, snaps, n.transport)
 	if err != nil {
 		return nil, fmt.Errorf("start db %s: raft: %w", cfg.ID, err)
 	}
@@ -212,9 +214,12 @@ func (n *Node) Close() error {
 	n.stop()
 	n.wg.Wait()
 	n.raft.DeregisterObserver(n.observer)
+	shutdownErr := n.raft.Shutdown().Error()
+	transportErr := n.transport.Close()
+	n.stable.close()
 	return errors.Join(
-		n.raft.Shutdown().Error(),
-		n.transport.Close(),
+		shutdownErr,
+		transportErr,
 		n.logs.Close(),
 		n.fsm.Close(),
 	)
