@@ -1,0 +1,152 @@
+// Package stream is the stream role: `node stream master` assigns the word
+// count topology's tasks to workers and moves them when a worker dies;
+// `node stream worker` runs the tasks it is given. The engine lives in
+// engine/, the programming model in topo/, the topology in wordcount/ and
+// the master/worker protocol in cluster/.
+package stream
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/faultline/faultline/nodes"
+	"github.com/faultline/faultline/nodes/nodekit"
+	"github.com/faultline/faultline/nodes/stream/cluster"
+	"github.com/faultline/faultline/nodes/stream/engine"
+	"github.com/faultline/faultline/nodes/stream/topo"
+	"github.com/faultline/faultline/nodes/stream/wordcount"
+)
+
+// Run runs the master or a worker: args[0] is the mode.
+func Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: stream: want a mode, master or worker", nodes.ErrUsage)
+	}
+	switch args[0] {
+	case "master":
+		return runMaster(ctx, args[1:])
+	case "worker":
+		return runWorker(ctx, args[1:])
+	}
+	return fmt.Errorf("%w: stream: unknown mode %q (want master or worker)", nodes.ErrUsage, args[0])
+}
+
+// topologyFlags are the flags master and workers must agree on.
+type topologyFlags struct {
+	perSpout uint64
+	failRate float64
+}
+
+func (t *topologyFlags) bind(fs *flag.FlagSet) {
+	fs.Uint64Var(&t.perSpout, "per-spout", 0, "sentences per spout task; 0 runs without end")
+	fs.Float64Var(&t.failRate, "fail-rate", 0, "chance that a bolt fails a tuple, to exercise replay")
+}
+
+func (t *topologyFlags) build() (*topo.Topology, error) {
+	cfg := wordcount.Lecture(t.perSpout)
+	cfg.FailRate = t.failRate
+	return wordcount.Build(cfg)
+}
+
+func runMaster(ctx context.Context, args []string) error {
+	var common nodekit.Flags
+	var tf topologyFlags
+	fs := nodekit.NewFlagSet("stream master", &common)
+	tf.bind(fs)
+	minWorkers := fs.Int("workers", 1, "workers to wait for before the first assignment")
+	ackers := fs.Int("ackers", 2, "acker tasks")
+	hbTimeout := fs.Duration("heartbeat-timeout", 3*time.Second, "silence after which a worker counts as dead")
+	if err := nodekit.Parse(fs, args); err != nil {
+		return err
+	}
+	if *minWorkers < 1 || *ackers < 1 || *hbTimeout <= 0 {
+		return fmt.Errorf("%w: stream master: --workers and --ackers must be ≥ 1, --heartbeat-timeout > 0", nodes.ErrUsage)
+	}
+	tp, err := tf.build()
+	if err != nil {
+		return fmt.Errorf("stream master: %w", err)
+	}
+	m := cluster.NewMaster(tp, &cluster.MemAssignmentStore{}, engine.NewMemStateStore(),
+		cluster.WithMinWorkers(*minWorkers), cluster.WithAckers(*ackers), cluster.WithHeartbeatTimeout(*hbTimeout))
+	srv := nodekit.NewServer(common.Listen, m.Handler(), nodekit.NewRegistry())
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return m.Run(ctx) })
+	g.Go(func() error { return nodekit.Serve(ctx, srv) })
+	return g.Wait()
+}
+
+func runWorker(ctx context.Context, args []string) error {
+	var common nodekit.Flags
+	var tf topologyFlags
+	fs := nodekit.NewFlagSet("stream worker", &common)
+	tf.bind(fs)
+	master := fs.String("master", "", "master base URL, e.g. http://stream-master:8080")
+	dataListen := fs.String("data-listen", ":7100", "TCP address for tuples from other workers")
+	advertise := fs.String("advertise", "", "address other workers dial (default: node name and the data port)")
+	acking := fs.Bool("acking", true, "track every sentence until fully processed, replaying on timeout")
+	timeout := fs.Duration("message-timeout", 10*time.Second, "time before an unfinished sentence is replayed")
+	maxPending := fs.Int("max-pending", 2000, "unacked sentences per spout task")
+	heartbeat := fs.Duration("heartbeat", 500*time.Millisecond, "heartbeat period")
+	if err := nodekit.Parse(fs, args); err != nil {
+		return err
+	}
+	if *master == "" {
+		return fmt.Errorf("%w: stream worker: --master is required", nodes.ErrUsage)
+	}
+	id := common.Node
+	if id == "" {
+		return fmt.Errorf("%w: stream worker: --node (or $%s) is required", nodes.ErrUsage, nodekit.EnvNode)
+	}
+	tp, err := tf.build()
+	if err != nil {
+		return fmt.Errorf("stream worker: %w", err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", *dataListen)
+	if err != nil {
+		return fmt.Errorf("stream worker listen %s: %w", *dataListen, err)
+	}
+	if *advertise == "" {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		*advertise = net.JoinHostPort(id, port)
+	}
+	var opts []engine.Option
+	if *acking {
+		opts = append(opts, engine.WithAcking(*timeout, *maxPending))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, errc := cluster.RunWorker(ctx, tp, cluster.WorkerConfig{
+		ID: id, Master: *master, Listener: ln, Advertise: *advertise, Every: *heartbeat, Engine: opts,
+	})
+	reg := nodekit.NewRegistry()
+	registerStats(reg, w)
+	srv := nodekit.NewServer(common.Listen, http.NotFoundHandler(), reg)
+	serveErr := nodekit.Serve(ctx, srv)
+	cancel()
+	return errors.Join(serveErr, <-errc)
+}
+
+// registerStats exports a worker's counters.
+func registerStats(reg prometheus.Registerer, w *engine.Worker) {
+	for name, v := range map[string]interface{ Load() int64 }{
+		"emitted":  &w.Stats.Emitted,
+		"acked":    &w.Stats.Acked,
+		"failed":   &w.Stats.Failed,
+		"replayed": &w.Stats.Replayed,
+		"executed": &w.Stats.Executed,
+		"dropped":  &w.Stats.Dropped,
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "stream", Name: name + "_total", Help: "stream worker tuples or messages " + name,
+		}, func() float64 { return float64(v.Load()) }))
+	}
+}

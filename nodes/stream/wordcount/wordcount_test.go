@@ -1,0 +1,112 @@
+package wordcount
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline/faultline/nodes/stream/engine"
+	"github.com/faultline/faultline/nodes/stream/topo"
+)
+
+// waitDone polls the spouts' checkpoints until every message is acked.
+func waitDone(t *testing.T, ctx context.Context, store engine.StateStore, tp *topo.Topology, perSpout uint64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		done := true
+		for _, id := range tp.Component("sentences").Tasks {
+			data, err := store.Load(ctx, id)
+			require.NoError(t, err)
+			w, err := engine.SpoutWatermark(data)
+			require.NoError(t, err)
+			done = done && w == perSpout
+		}
+		if done {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "spout messages not all acked in time")
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// results reads the sink's counts and each count task's counts from the
+// checkpoints.
+func results(t *testing.T, ctx context.Context, store engine.StateStore, tp *topo.Topology) (map[string]int64, []map[string]int64) {
+	t.Helper()
+	load := func(id int32) map[string]int64 {
+		data, err := store.Load(ctx, id)
+		require.NoError(t, err)
+		snap, err := engine.BoltSnapshot(data)
+		require.NoError(t, err)
+		m, err := DecodeCounts(snap)
+		require.NoError(t, err)
+		return m
+	}
+	var per []map[string]int64
+	for _, id := range tp.Component("count").Tasks {
+		per = append(per, load(id))
+	}
+	return load(tp.Component("sink").Tasks[0]), per
+}
+
+func checkExact(t *testing.T, want, sink map[string]int64, perTask []map[string]int64) {
+	t.Helper()
+	assert.Equal(t, want, sink, "sink counts")
+	sum := map[string]int64{}
+	owner := map[string]int{}
+	for i, m := range perTask {
+		for w, n := range m {
+			prev, dup := owner[w]
+			assert.False(t, dup, "word %q counted by count tasks %d and %d", w, prev, i)
+			owner[w] = i
+			sum[w] += n
+		}
+	}
+	assert.Equal(t, want, sum, "count tasks' counts")
+}
+
+func TestWordCountExactInProcess(t *testing.T) {
+	cases := []struct {
+		name     string
+		perSpout uint64
+		fail     float64
+		loss     float64
+	}{
+		{"clean", 2000, 0, 0},
+		{"bolts fail tuples", 1000, 0.02, 0},
+		{"tuples lost between tasks", 1000, 0, 0.005},
+		{"both", 1000, 0.01, 0.002},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			cfg := Lecture(tc.perSpout)
+			cfg.FailRate = tc.fail
+			tp, err := Build(cfg)
+			require.NoError(t, err)
+			store := engine.NewMemStateStore()
+			wctx, stop := context.WithCancel(ctx)
+			w := engine.Start(wctx, "local", tp, nil,
+				engine.WithAcking(time.Second, 200), engine.WithStateStore(store),
+				engine.WithCheckpointEvery(50*time.Millisecond), engine.WithLoss(tc.loss))
+			require.NoError(t, w.Apply(engine.LocalAssignment(tp, 2, "local")))
+			waitDone(t, ctx, store, tp, tc.perSpout)
+			stop()
+			w.Wait()
+
+			sink, per := results(t, ctx, store, tp)
+			checkExact(t, Expected(cfg.Spouts, tc.perSpout), sink, per)
+			assert.Equal(t, int64(5*tc.perSpout), w.Stats.Emitted.Load())
+			if tc.fail > 0 || tc.loss > 0 {
+				assert.Positive(t, w.Stats.Replayed.Load(), "failures were injected, so messages replayed")
+			}
+			t.Logf("emitted %d acked %d failed %d replayed %d dropped %d",
+				w.Stats.Emitted.Load(), w.Stats.Acked.Load(), w.Stats.Failed.Load(), w.Stats.Replayed.Load(), w.Stats.Dropped.Load())
+		})
+	}
+}
