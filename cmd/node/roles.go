@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/faultline/faultline/geodns"
 	"github.com/faultline/faultline/nodes"
+	"github.com/faultline/faultline/nodes/broker"
 	"github.com/faultline/faultline/nodes/cache"
 	"github.com/faultline/faultline/nodes/db"
 	"github.com/faultline/faultline/nodes/lb"
@@ -16,6 +17,7 @@ import (
 // runnable here is not yet deployable by a topology until deploy/ knows how
 // to wire it to its peers.
 func init() {
+	nodes.Register("broker", broker.Run)
 	nodes.Register("cache", cache.Run)
 	nodes.Register("db", db.Run)
 	nodes.Register("geodns", geodns.Run)
