@@ -128,8 +128,18 @@ func Supported(top *topology.Topology) error {
 
 func roleArgs(n topology.NodePlan, peers map[string][]topology.NodePlan) ([]string, error) {
 	switch n.Role {
-	case "web", "loadgen":
+	case "loadgen":
 		return nil, nil
+	case "web":
+		// The capacity model, when the topology sets one (see topology.NodeGroup).
+		if n.Cores == 0 {
+			return nil, nil
+		}
+		args := []string{"--cores", strconv.Itoa(n.Cores)}
+		if n.ServiceTime > 0 {
+			args = append(args, "--service-time", n.ServiceTime.String())
+		}
+		return args, nil
 	case "lb":
 		webs := peers[n.Region+"/web"]
 		if len(webs) == 0 {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/faultline/faultline/chaos"
@@ -17,6 +17,7 @@ import (
 	"github.com/faultline/faultline/netsetup"
 	"github.com/faultline/faultline/results"
 	"github.com/faultline/faultline/runtime"
+	"github.com/faultline/faultline/scenarios"
 )
 
 // startParallelism bounds concurrent container starts: measured on 2 cores,
@@ -140,6 +141,29 @@ type regionLoad struct {
 	spec             loadgen.AttackSpec
 }
 
+// attackSpec is the loadgen's form of one region's share of a scenario load.
+func attackSpec(l scenarios.LoadSpec, target string, d time.Duration, seed int64) loadgen.AttackSpec {
+	spec := loadgen.AttackSpec{Target: target, Workload: l.Workload, Rate: l.Rate, Duration: d, Timeout: l.Timeout}
+	if r := l.Ramp; r != nil {
+		spec.Ramp = &loadgen.Ramp{From: r.From, To: r.To}
+	}
+	if st := l.Step; st != nil {
+		spec.Step = &loadgen.Step{From: st.From, By: st.By, Max: st.Max, Every: st.Every}
+	}
+	if u := l.Users; u != nil {
+		spec.Users = &loadgen.Users{N: u.N, Think: u.Think, Exponential: u.Exponential, Seed: seed}
+	}
+	return spec
+}
+
+// userSeed gives each region's users their own draws, the same in every run
+// of the scenario's seed.
+func userSeed(seed int64, region string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(region))
+	return seed ^ int64(h.Sum64())
+}
+
 // drive runs the load in every region and the fault schedule side by side.
 func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 	e, sc := r.e, r.sc
@@ -159,9 +183,13 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 			if err != nil {
 				return fmt.Errorf("%w: %v", ErrInfra, err)
 			}
-			loads = append(loads, regionLoad{region: region, endpoint: endpoint, spec: loadgen.AttackSpec{
-				Target: target, Workload: l.Workload, Rate: l.Rate, Duration: sc.Duration, Timeout: l.Timeout,
-			}})
+			spec := attackSpec(l, target, sc.Duration, userSeed(sc.Seed, region))
+			// The scenario was validated against the workload names only; a
+			// model the workload cannot run fails here, before any load.
+			if err := spec.Validate(); err != nil {
+				return fmt.Errorf("load on line %d in region %s: %w", l.Line, region, err)
+			}
+			loads = append(loads, regionLoad{region: region, endpoint: endpoint, spec: spec})
 		}
 	}
 
@@ -210,7 +238,7 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 			defer lwg.Done()
 			spec := l.spec
 			spec.StartAt = r.start
-			final, err := r.attack(runCtx, l, spec)
+			final, buckets, err := r.attack(runCtx, l, spec)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -221,6 +249,9 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 			prev.CPUSeconds += final.CPUSeconds
 			prev.WallSeconds = max(prev.WallSeconds, final.WallSeconds)
 			r.cpu[l.region] = prev
+			if err := r.loadFigures(l.region, spec, final, buckets); err != nil {
+				loadErrs = append(loadErrs, fmt.Errorf("load in %s: %w", l.region, err))
+			}
 		}()
 	}
 	lwg.Wait()
@@ -238,20 +269,53 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 	return nil
 }
 
-// attack runs one region's load and feeds its buckets to the recorder. A
+// attack runs one region's load and feeds its buckets to the recorder; it
+// also returns a step load's buckets, which its capacity search judges. A
 // panic in the stream decoder must not take the controller down without
 // cleanup, so it is turned into an error here.
-func (r *run) attack(ctx context.Context, l regionLoad, spec loadgen.AttackSpec) (final loadgen.Final, err error) {
+func (r *run) attack(ctx context.Context, l regionLoad, spec loadgen.AttackSpec) (final loadgen.Final, buckets []loadgen.Bucket, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic reading load results: %v", p)
 		}
 	}()
-	return r.e.driver.Attack(ctx, l.endpoint, spec, func(b loadgen.Bucket) {
-		var h *hdrhistogram.Histogram
-		if b.Latency != nil {
-			h = hdrhistogram.Import(b.Latency)
+	var bad error
+	final, err = r.e.driver.Attack(ctx, l.endpoint, spec, func(b loadgen.Bucket) {
+		if err := r.rec.AddBucket(l.region, b); err != nil && bad == nil {
+			bad = err
 		}
-		r.rec.Add(l.region, b.Second, b.Requests, b.Errors, b.ErrorsByKind, h)
+		if spec.Step != nil {
+			buckets = append(buckets, b)
+		}
 	})
+	if err == nil {
+		err = bad
+	}
+	return final, buckets, err
+}
+
+// loadFigures adds what a finished attack's model measures to the summary:
+// the response-time law of a closed load and the capacity of a step load
+// (when the scenario has an SLO to judge it by). Callers hold the lock.
+func (r *run) loadFigures(region string, spec loadgen.AttackSpec, final loadgen.Final, buckets []loadgen.Bucket) error {
+	if spec.Users != nil {
+		if r.sum.ClosedModel == nil {
+			r.sum.ClosedModel = map[string]results.ClosedModel{}
+		}
+		r.sum.ClosedModel[region] = results.NewClosedModel(final.Users, final.Throughput, final.MeanResponse, final.MeanThink)
+	}
+	slo := r.sc.SLO
+	if spec.Step == nil || slo == nil {
+		return nil
+	}
+	c, err := loadgen.MaxSustainableRate(spec, spec.StartAt, buckets, loadgen.SLO{P99: slo.P99, MaxErrorRate: slo.ErrorRate})
+	if err != nil {
+		return err
+	}
+	if r.sum.Capacity == nil {
+		r.sum.Capacity = map[string]results.Capacity{}
+	}
+	r.sum.Capacity[region] = results.Capacity{RateRPS: c.Rate, Steps: c.Steps, Broke: c.Broke,
+		SLOP99MS: float64(slo.P99) / float64(time.Millisecond), SLOErrorRate: slo.ErrorRate}
+	return nil
 }

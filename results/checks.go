@@ -50,6 +50,22 @@ var metrics = map[string]metricFunc{
 		}
 		return worst, nil
 	},
+	// capacity_rps is a region's highest sustainable step rate; without a
+	// region, the lowest over the regions that searched.
+	"capacity_rps": func(s *Summary, region string) (float64, error) {
+		return perRegion("capacity search", s.Capacity, region, func(c Capacity) float64 { return c.RateRPS },
+			func(a, b float64) bool { return a < b })
+	},
+	// response_time_law_error is |X − N/(R+Z)| / (N/(R+Z)) of a region's
+	// closed load; without a region, the worst.
+	"response_time_law_error": func(s *Summary, region string) (float64, error) {
+		return perRegion("closed (users) load", s.ClosedModel, region, func(c ClosedModel) float64 {
+			if c.PredictedRPS == 0 {
+				return math.NaN() // nothing to compare: the check fails
+			}
+			return c.LawError
+		}, func(a, b float64) bool { return a > b || math.IsNaN(a) })
+	},
 	"detect_s": func(s *Summary, _ string) (float64, error) {
 		worst := 0.0
 		for _, r := range s.Recovery {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"github.com/faultline/faultline/loadgen"
 )
 
 // HTMLFile is the self-contained report with plots.
@@ -16,7 +18,8 @@ const HTMLFile = "report.html"
 // offline and from a CI artefact.
 func HTML(w io.Writer, s *Summary) error {
 	s = derived(s)
-	v := htmlView{S: s, Regions: sortedRegions(s.Regions), Bound: 100 * RecoveryBound, Factor: P99Factor, SlackMS: P99SlackMS, Stats: repeated(s.RecoveryStats)}
+	v := htmlView{S: s, Regions: sortedRegions(s.Regions), Bound: 100 * RecoveryBound, Factor: P99Factor, SlackMS: P99SlackMS, Stats: repeated(s.RecoveryStats),
+		CPULimit: loadgen.GeneratorCPULimit, AchievedMin: loadgen.GeneratorAchievedMin}
 	for i, name := range v.Regions {
 		v.Colors = append(v.Colors, regionColor{Name: name, Color: regionPalette[i%len(regionPalette)]})
 	}
@@ -44,6 +47,8 @@ type htmlView struct {
 	Bound   float64
 	Factor  float64
 	SlackMS float64
+	// The loadgen's own bottleneck thresholds, for the report to state.
+	CPULimit, AchievedMin float64
 }
 
 type regionColor struct{ Name, Color string }
@@ -220,9 +225,17 @@ svg .band{font-size:11px;fill:#991b1b}svg .marker{font-size:10px;fill:#7c3aed}sv
 {{with .S.Markers}}<h2>Events</h2><table><tr><th class="n">t s</th><th>kind</th><th>what</th></tr>
 {{range .}}<tr><td class="n">{{secs .T}}</td><td>{{.Kind}}</td><td>{{.Label}}</td></tr>
 {{end}}</table>{{end}}
-{{with .S.Loadgen}}<h2>Load generators</h2><p class="meta">If a generator used most of a core, it — not the system under test — may have set the pace.</p>
-<table><tr><th>region</th><th class="n">CPU s</th><th class="n">CPU % of one core</th></tr>
-{{range $k, $v := .}}<tr><td>{{$k}}</td><td class="n">{{num $v.CPUSeconds}}</td><td class="n">{{printf "%.1f" $v.CPUPercent}}</td></tr>
+{{with .S.Capacity}}<h2>Capacity</h2><p class="meta">A step load raised the rate until a second broke the SLO; the capacity is the highest step whose every full second met it.</p>
+<table><tr><th>region</th><th class="n">max sustainable req/s</th><th class="n">steps met</th><th>SLO</th><th>what broke</th></tr>
+{{range $k, $c := .}}<tr><td>{{$k}}</td><td class="n">{{num $c.RateRPS}}</td><td class="n">{{$c.Steps}}</td><td>p99 ≤ {{num $c.SLOP99MS}} ms, errors ≤ {{pct $c.SLOErrorRate}}</td><td>{{with $c.Broke}}{{.}}{{else}}nothing: capacity is at least this{{end}}</td></tr>
+{{end}}</table>{{end}}
+{{with .S.ClosedModel}}<h2>Closed model: X = N / (R + Z)</h2><p class="meta">N users, each thinking Z between a response and its next request, with response time R, should complete X = N/(R+Z) requests a second.</p>
+<table><tr><th>region</th><th class="n">users N</th><th class="n">think Z s</th><th class="n">response R s</th><th class="n">throughput X req/s</th><th class="n">N/(R+Z)</th><th class="n">error</th><th>law holds</th></tr>
+{{range $k, $c := .}}<tr{{if not $c.LawHolds}} class="bad"{{end}}><td>{{$k}}</td><td class="n">{{$c.Users}}</td><td class="n">{{num $c.ThinkS}}</td><td class="n">{{num $c.ResponseS}}</td><td class="n">{{num $c.ThroughputRPS}}</td><td class="n">{{num $c.PredictedRPS}}</td><td class="n">{{pct $c.LawError}}</td><td>{{if $c.LawHolds}}yes{{else}}no{{end}}</td></tr>
+{{end}}</table>{{end}}
+{{with .S.Loadgen}}<h2>Load generators</h2><p class="meta">A generator that used more than {{num $.CPULimit}} of a core, or sent under {{pct $.AchievedMin}} of the requests due, set the pace itself: the figures then describe it more than the system under test.</p>
+<table><tr><th>region</th><th class="n">CPU s</th><th class="n">CPU % of one core</th><th>generator-limited</th></tr>
+{{range $k, $v := .}}<tr{{if or $v.GeneratorLimited $v.LimitedSeconds}} class="bad"{{end}}><td>{{$k}}</td><td class="n">{{num $v.CPUSeconds}}</td><td class="n">{{printf "%.1f" $v.CPUPercent}}</td><td>{{with $v.GeneratorLimited}}{{.}}{{else}}no{{end}}{{with $v.LimitedSeconds}}; behind in {{len .}} s: t = {{range $i, $t := .}}{{if $i}}, {{end}}{{$t}}{{end}}{{end}}</td></tr>
 {{end}}</table>{{end}}
 <h2>Artefacts in this run folder</h2>
 <p><a href="summary.json">summary.json</a> (all figures) · <a href="events.jsonl">events.jsonl</a> (what happened, in order) · <a href="report.md">report.md</a> · <a href="junit.xml">junit.xml</a> (checks as tests)</p>

@@ -1,11 +1,14 @@
 package results
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/faultline/faultline/loadgen"
 )
 
 // Latency histograms are in microseconds, 1 µs to 60 s, 3 significant digits,
@@ -34,8 +37,10 @@ type regionRecord struct {
 }
 
 type secondRecord struct {
-	requests, errors int64
-	hist             *hdrhistogram.Histogram
+	requests, errors, target int64
+	users                    int
+	cpu                      float64
+	hist                     *hdrhistogram.Histogram
 }
 
 // NewRecorder starts a recorder whose series are relative to start.
@@ -43,16 +48,37 @@ func NewRecorder(start time.Time) *Recorder {
 	return &Recorder{start: start, regions: map[string]*regionRecord{}}
 }
 
+// AddBucket merges one loadgen bucket into a region's series: requests,
+// errors and latency, and the generator's own figures (requests due, users
+// active, CPU). Its histogram came off the network and is validated first.
+func (r *Recorder) AddBucket(region string, b loadgen.Bucket) error {
+	var h *hdrhistogram.Histogram
+	if b.Latency != nil {
+		if err := b.Latency.Validate(); err != nil {
+			return fmt.Errorf("region %s, second %d: latency: %w", region, b.Second, err)
+		}
+		h = hdrhistogram.Import(b.Latency)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.add(region, b.Second, b.Requests, b.Errors, b.ErrorsByKind, h)
+	s.target += b.Target
+	s.users = max(s.users, b.Users) // users active, not a count of events
+	s.cpu += b.CPU
+	return nil
+}
+
 // Add merges one delta for a region's unix second. lat may be nil.
 func (r *Recorder) Add(region string, unixSecond, requests, errors int64, errorsByKind map[string]int64, lat *hdrhistogram.Histogram) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.add(region, unixSecond, requests, errors, errorsByKind, lat)
+}
+
+// add merges a delta under the lock and returns its second's record.
+func (r *Recorder) add(region string, unixSecond, requests, errors int64, errorsByKind map[string]int64, lat *hdrhistogram.Histogram) *secondRecord {
 	rr := r.region(region)
-	s, ok := rr.seconds[unixSecond]
-	if !ok {
-		s = &secondRecord{hist: newHist()}
-		rr.seconds[unixSecond] = s
-	}
+	s := rr.second(unixSecond)
 	s.requests += requests
 	s.errors += errors
 	for k, v := range errorsByKind {
@@ -62,6 +88,7 @@ func (r *Recorder) Add(region string, unixSecond, requests, errors int64, errors
 		s.hist.Merge(lat)
 		rr.total.Merge(lat)
 	}
+	return s
 }
 
 // EnsureRegion makes a region appear in the output even if it recorded nothing,
@@ -70,6 +97,15 @@ func (r *Recorder) EnsureRegion(region string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.region(region)
+}
+
+func (rr *regionRecord) second(unix int64) *secondRecord {
+	s, ok := rr.seconds[unix]
+	if !ok {
+		s = &secondRecord{hist: newHist()}
+		rr.seconds[unix] = s
+	}
+	return s
 }
 
 func (r *Recorder) region(name string) *regionRecord {
@@ -107,6 +143,7 @@ func (r *Recorder) Regions() map[string]Region {
 					pt.P50 = ms(s.hist.ValueAtQuantile(50))
 					pt.P99 = ms(s.hist.ValueAtQuantile(99))
 					pt.Max = ms(s.hist.Max())
+					pt.Target, pt.Users, pt.LoadgenCPU = s.target, s.users, s.cpu
 				}
 				reg.Series = append(reg.Series, pt)
 			}

@@ -38,6 +38,12 @@ type Summary struct {
 	// RecoveryStats is the distribution of recovery per fault kind, for
 	// faults that repeat.
 	RecoveryStats []RecoveryStat `json:"recovery_stats,omitempty"`
+	// Capacity is each step-loaded region's capacity search: the highest
+	// rate every second of which met the scenario's SLO.
+	Capacity map[string]Capacity `json:"capacity,omitempty"`
+	// ClosedModel is each users-loaded region's interactive response-time
+	// law check.
+	ClosedModel map[string]ClosedModel `json:"closed_model,omitempty"`
 	// Markers are instants worth seeing on the time axis (scaling events,
 	// leader changes, DNS answer shifts); capabilities append their own kinds.
 	Markers []Marker `json:"markers,omitempty"`
@@ -103,6 +109,13 @@ type Second struct {
 	P50    float64 `json:"p50"`
 	P99    float64 `json:"p99"`
 	Max    float64 `json:"max,omitempty"`
+	// Target is how many requests the open models had due this second;
+	// RPS below it means the loadgen did not send them all.
+	Target int64 `json:"target,omitempty"`
+	// Users is how many closed-model users were active this second.
+	Users int `json:"users,omitempty"`
+	// LoadgenCPU is the cores the region's loadgen used this second.
+	LoadgenCPU float64 `json:"loadgen_cpu,omitempty"`
 }
 
 // Recovery is how long users noticed a fault.
@@ -139,4 +152,10 @@ type RecoveryStat struct {
 type LoadgenStats struct {
 	CPUSeconds float64 `json:"cpu_seconds"`
 	CPUPercent float64 `json:"cpu_percent"`
+	// GeneratorLimited says why the generator, not the system under test,
+	// may have set the pace over the run; empty when it kept up.
+	GeneratorLimited string `json:"generator_limited,omitempty"`
+	// LimitedSeconds are the seconds (since the start) in which it fell
+	// behind its schedule or used more than a core's worth of its limit.
+	LimitedSeconds []int `json:"limited_seconds,omitempty"`
 }

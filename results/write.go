@@ -38,6 +38,7 @@ func WriteSummary(dir string, s *Summary) error {
 func derive(s *Summary) {
 	s.BaselineP99MS = BaselineP99(s.Faults, s.Regions)
 	s.RecoveryStats = SummarizeRecovery(s.Recovery)
+	generatorLimits(s)
 }
 
 // derived is s with its derived fields filled, leaving the caller's summary
@@ -171,12 +172,33 @@ func Markdown(w io.Writer, s *Summary) error {
 		}
 		p(".\n")
 	}
+	if len(s.Capacity) > 0 {
+		p("\n## Capacity (step load until the SLO breaks)\n\n| region | max sustainable req/s | steps met | SLO | what broke |\n|---|---:|---:|---|---|\n")
+		for _, name := range sortedKeys(s.Capacity) {
+			c := s.Capacity[name]
+			broke := c.Broke
+			if broke == "" {
+				broke = "nothing: capacity is at least this"
+			}
+			p("| %s | %s | %d | p99 ≤ %s ms, errors ≤ %s%% | %s |\n", name, num(c.RateRPS), c.Steps, num(c.SLOP99MS), num(100*c.SLOErrorRate), broke)
+		}
+	}
+	if len(s.ClosedModel) > 0 {
+		p("\n## Closed model: X = N / (R + Z)\n\n| region | users N | think Z s | response R s | throughput X req/s | N/(R+Z) | error | law holds (±%s%%) |\n|---|---:|---:|---:|---:|---:|---:|---|\n", num(100*LawTolerance))
+		for _, name := range sortedKeys(s.ClosedModel) {
+			c := s.ClosedModel[name]
+			p("| %s | %d | %s | %s | %s | %s | %s%% | %s |\n", name, c.Users, num(c.ThinkS), num(c.ResponseS), num(c.ThroughputRPS), num(c.PredictedRPS), num(100*c.LawError), yesNo(c.LawHolds))
+		}
+	}
 	if len(s.Loadgen) > 0 {
 		var parts []string
 		for _, name := range sortedKeys(s.Loadgen) {
 			parts = append(parts, fmt.Sprintf("%s %.1f%%", name, s.Loadgen[name].CPUPercent))
 		}
 		p("\nLoad generator CPU (%% of one core): %s.\n", strings.Join(parts, ", "))
+		if note := generatorNote(s); note != "" {
+			p("\n> ⚠️ %s\n", note)
+		}
 	}
 	p("\nDetails: `report.html` (plots), `summary.json`, `events.jsonl`, `junit.xml` in the run folder.\n")
 	if _, err := io.WriteString(w, b.String()); err != nil {
@@ -246,6 +268,13 @@ func sparkline(series []Second) string {
 		}
 	}
 	return b.String()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "**no**"
 }
 
 func sortedRegions(m map[string]Region) []string { return sortedKeys(m) }

@@ -16,16 +16,43 @@ type fileScenario struct {
 	Seed        int64              `yaml:"seed"`
 	Duration    string             `yaml:"duration"`
 	Load        []fileLoad         `yaml:"load,omitempty"`
+	SLO         *fileSLO           `yaml:"slo,omitempty"`
 	Faults      []fileFault        `yaml:"faults,omitempty"`
 	Nemesis     *fileNemesis       `yaml:"nemesis,omitempty"`
 	Checks      []fileCheck        `yaml:"checks,omitempty"`
 }
 
 type fileLoad struct {
-	Regions  []string `yaml:"regions,flow"`
-	Rate     float64  `yaml:"rate"`
-	Workload string   `yaml:"workload"`
-	Timeout  string   `yaml:"timeout"`
+	Regions  []string   `yaml:"regions,flow"`
+	Rate     float64    `yaml:"rate,omitempty"`
+	Ramp     *fileRamp  `yaml:"ramp,omitempty,flow"`
+	Step     *fileStep  `yaml:"step,omitempty,flow"`
+	Users    *fileUsers `yaml:"users,omitempty,flow"`
+	Workload string     `yaml:"workload"`
+	Timeout  string     `yaml:"timeout"`
+}
+
+type fileRamp struct {
+	From float64 `yaml:"from"`
+	To   float64 `yaml:"to"`
+}
+
+type fileStep struct {
+	From  float64 `yaml:"from"`
+	By    float64 `yaml:"by"`
+	Every string  `yaml:"every"`
+	Max   float64 `yaml:"max"`
+}
+
+type fileUsers struct {
+	N           int    `yaml:"n"`
+	Think       string `yaml:"think"`
+	Exponential bool   `yaml:"exponential"`
+}
+
+type fileSLO struct {
+	P99       string  `yaml:"p99"`
+	ErrorRate float64 `yaml:"error_rate"`
 }
 
 type fileTarget struct {
@@ -62,7 +89,20 @@ type fileCheck struct {
 func (s *Scenario) MarshalYAML() (any, error) {
 	out := fileScenario{Name: s.Name, Description: s.Description, Topology: s.Topology, Seed: s.Seed, Duration: dur(s.Duration)}
 	for _, l := range s.Load {
-		out.Load = append(out.Load, fileLoad{Regions: l.Regions, Rate: l.Rate, Workload: l.Workload, Timeout: dur(l.Timeout)})
+		fl := fileLoad{Regions: l.Regions, Rate: l.Rate, Workload: l.Workload, Timeout: dur(l.Timeout)}
+		if r := l.Ramp; r != nil {
+			fl.Ramp = &fileRamp{From: r.From, To: r.To}
+		}
+		if st := l.Step; st != nil {
+			fl.Step = &fileStep{From: st.From, By: st.By, Every: dur(st.Every), Max: st.Max}
+		}
+		if u := l.Users; u != nil {
+			fl.Users = &fileUsers{N: u.N, Think: dur(u.Think), Exponential: u.Exponential}
+		}
+		out.Load = append(out.Load, fl)
+	}
+	if s.SLO != nil {
+		out.SLO = &fileSLO{P99: dur(s.SLO.P99), ErrorRate: s.SLO.ErrorRate}
 	}
 	for _, f := range s.Faults {
 		out.Faults = append(out.Faults, fileFault{At: dur(f.At), Kind: f.Kind, Target: toFile(f.Target), For: dur(f.For)})

@@ -29,18 +29,26 @@ type Scenario struct {
 	Seed        int64
 	Duration    time.Duration
 	Load        []LoadSpec
-	Faults      []FaultSpec
-	Nemesis     *Nemesis
-	Checks      []Check
+	// SLO judges the step loads' capacity search; nil when the scenario
+	// searches none.
+	SLO     *SLO
+	Faults  []FaultSpec
+	Nemesis *Nemesis
+	Checks  []Check
 }
 
-// LoadSpec is an open-model request stream in each of its regions. (Not
-// named Load: that is the function reading a file, as in package topology.)
+// LoadSpec is the load each of its regions' loadgens drives. Exactly one
+// model is set: Rate (constant), Ramp, Step or Users. (Not named Load: that
+// is the function reading a file, as in package topology.)
 type LoadSpec struct {
 	Regions  []string // region names; "all" is expanded when parsed
-	Rate     float64  // requests per second per region
+	Rate     float64  // requests per second per region; 0 when another model is set
+	Ramp     *Ramp
+	Step     *Step
+	Users    *Users
 	Workload string
 	Timeout  time.Duration
+	Line     int // of the entry in the file, for messages
 }
 
 // Target names one node, or selects Count nodes at random (from the seed)
@@ -135,7 +143,7 @@ func Parse(file string, data []byte, opts Options) (*Scenario, error) {
 	if root == nil {
 		return nil, d.Err()
 	}
-	m, ok := d.Mapping(root, "", "name", "description", "topology", "seed", "duration", "load", "faults", "nemesis", "checks")
+	m, ok := d.Mapping(root, "", "name", "description", "topology", "seed", "duration", "load", "slo", "faults", "nemesis", "checks")
 	if !ok {
 		return nil, d.Err()
 	}
@@ -174,6 +182,7 @@ func Parse(file string, data []byte, opts Options) (*Scenario, error) {
 		v.duration = s.Duration
 	}
 	s.Load = v.loads(m["load"])
+	s.SLO = v.slo(m["slo"], s.Load)
 	s.Faults = v.faults(m["faults"])
 	s.Nemesis = v.nemesis(m["nemesis"])
 	s.Checks = v.checks(m["checks"])
@@ -224,44 +233,6 @@ type validator struct {
 	top      *topology.Topology // nil if invalid
 	plan     []topology.NodePlan
 	duration time.Duration // 0 if invalid
-}
-
-func (v *validator) loads(n *yaml.Node) []LoadSpec {
-	items, _ := v.d.Seq(n, "load")
-	var out []LoadSpec
-	for i, it := range items {
-		p := yamlx.Index("load", i)
-		m, ok := v.d.Mapping(it, p, "regions", "rate", "workload", "timeout")
-		if !ok {
-			continue
-		}
-		l := LoadSpec{Timeout: defaultTimeout}
-		l.Regions = v.regionList(m["regions"], yamlx.Field(p, "regions"))
-		if rn := m["rate"]; rn == nil {
-			v.d.Required(it, yamlx.Field(p, "rate"), "requests per second per region")
-		} else if r, ok := v.d.Float(rn, yamlx.Field(p, "rate")); ok {
-			if r <= 0 {
-				v.d.Errorf(rn, yamlx.Field(p, "rate"), "must be positive, got %v", r)
-			}
-			l.Rate = r
-		}
-		if wn := m["workload"]; wn == nil {
-			v.d.Required(it, yamlx.Field(p, "workload"), "")
-		} else if w, ok := v.d.String(wn, yamlx.Field(p, "workload")); ok {
-			v.known(wn, yamlx.Field(p, "workload"), "workload", w, v.opts.Workloads)
-			l.Workload = w
-		}
-		if tn := m["timeout"]; tn != nil {
-			if t, ok := v.d.Duration(tn, yamlx.Field(p, "timeout")); ok {
-				if t == 0 {
-					v.d.Errorf(tn, yamlx.Field(p, "timeout"), "must be positive")
-				}
-				l.Timeout = t
-			}
-		}
-		out = append(out, l)
-	}
-	return out
 }
 
 // regionList expands a list of region names or "all"; absent means all.

@@ -18,8 +18,8 @@ import (
 
 var opts = Options{
 	FaultKinds: []string{"kill", "pause", "partition"},
-	Workloads:  []string{"api", "static"},
-	Metrics:    []string{"error_rate", "p99_ms"},
+	Workloads:  []string{"api", "session", "static"},
+	Metrics:    []string{"capacity_rps", "error_rate", "p99_ms", "response_time_law_error"},
 }
 
 func ptr(v float64) *float64 { return &v }
@@ -37,7 +37,7 @@ func TestSmoke(t *testing.T) {
 		File:        "smoke.yaml",
 		Seed:        1,
 		Duration:    45 * time.Second,
-		Load:        []LoadSpec{{Regions: []string{"us-east", "eu-west", "ap-south"}, Rate: 50, Workload: "api", Timeout: 2 * time.Second}},
+		Load:        []LoadSpec{{Regions: []string{"us-east", "eu-west", "ap-south"}, Rate: 50, Workload: "api", Timeout: 2 * time.Second, Line: 7}},
 		Faults:      []FaultSpec{{At: 15 * time.Second, For: 10 * time.Second, Kind: "kill", Target: Target{Node: "web-us-east-1", Count: 1}, Line: 12}},
 		Checks: []Check{
 			{Name: "error-rate-bounded", Metric: "error_rate", Max: ptr(0.05)},
@@ -100,7 +100,7 @@ checks:
 	assert.Equal(t, "inline", s.Name)
 	assert.Equal(t, "inline", s.Topology.Name)
 	assert.Equal(t, "dir/inline.yaml", s.Topology.File)
-	assert.Equal(t, []LoadSpec{{Regions: []string{"b"}, Rate: 2.5, Workload: "static", Timeout: 2 * time.Second}}, s.Load)
+	assert.Equal(t, []LoadSpec{{Regions: []string{"b"}, Rate: 2.5, Workload: "static", Timeout: 2 * time.Second, Line: 13}}, s.Load)
 	assert.Equal(t, []FaultSpec{{At: 10 * time.Second, For: 50 * time.Second, Kind: "pause", Target: Target{Role: "web", Region: "a", Count: 2}, Line: 15}}, s.Faults)
 	assert.Equal(t, "error_rate-a-min-0-max-0.1", s.Checks[0].Name)
 }
@@ -170,12 +170,12 @@ func TestParseErrors(t *testing.T) {
 `, []string{
 			`s.yaml:13:19: load[0].regions[1]: unknown region "c" (known: a, b)`,
 			`s.yaml:13:22: load[0].regions[2]: region "a" is listed twice`,
-			`s.yaml:13:32: load[0].rate: must be positive, got 0`,
+			`s.yaml:13:32: load[0].rate: must be in (0, 1000000] req/s, got 0`,
 			`s.yaml:13:59: load[0].timeout: must be positive`,
 			`s.yaml:14:15: load[1].regions: "all" already means every region; list it alone`,
 			`s.yaml:14:31: load[1].rate: must be a finite number, not "x"`,
 			`s.yaml:14:44: load[1].workload: unknown workload "apii" (did you mean "api"?)`,
-			`s.yaml:15:5: load[2].rate: required: requests per second per region`,
+			`s.yaml:15:5: load[2]: needs a load model: one of rate (req/s), ramp {from, to}, step {from, by, every, max} or users {n, think}`,
 			`s.yaml:15:5: load[2].workload: required`,
 			`s.yaml:15:15: load[2].regions: must name at least one region, or be [all]`,
 		}},
@@ -310,6 +310,9 @@ func TestRoundTrip(t *testing.T) {
 			for i := range again.Faults {
 				again.Faults[i].Line = s.Faults[i].Line
 			}
+			for i := range again.Load {
+				again.Load[i].Line = s.Load[i].Line
+			}
 			if again.Nemesis != nil {
 				again.Nemesis.Line = s.Nemesis.Line
 			}
@@ -331,6 +334,7 @@ func FuzzParseScenario(f *testing.F) {
 	f.Add([]byte("seed: 3\n" + chaosYAML))
 	f.Add([]byte(inlineBase + "faults: [{at: 1s, kind: kill, target: {role: web, count: 2}}]\nnemesis: {every: 2s, for: 1s, kinds: [pause], targets: {region: b}}\n"))
 	f.Add([]byte("duration: 1s\nload: [{regions: [all], rate: 1, workload: api}]\nchecks: [{metric: p99_ms, min: 1}]\n"))
+	f.Add([]byte(modelsYAML))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The file lives in a directory that does not exist, so relative
 		// topology paths fail instead of reading the tree.

@@ -20,8 +20,10 @@ type fileRegion struct {
 }
 
 type fileGroup struct {
-	Role  string `yaml:"role"`
-	Count int    `yaml:"count"`
+	Role        string `yaml:"role"`
+	Count       int    `yaml:"count"`
+	Cores       int    `yaml:"cores,omitempty"`
+	ServiceTime string `yaml:"service_time,omitempty"`
 }
 
 type fileLink struct {
@@ -38,7 +40,11 @@ func (t *Topology) MarshalYAML() (any, error) {
 	for _, r := range t.Regions {
 		fr := fileRegion{Name: r.Name, Subnet: r.Subnet.String(), Nodes: []fileGroup{}}
 		for _, g := range r.Nodes {
-			fr.Nodes = append(fr.Nodes, fileGroup(g))
+			fg := fileGroup{Role: g.Role, Count: g.Count, Cores: g.Cores}
+			if g.ServiceTime > 0 {
+				fg.ServiceTime = g.ServiceTime.String()
+			}
+			fr.Nodes = append(fr.Nodes, fg)
 		}
 		out.Regions = append(out.Regions, fr)
 	}

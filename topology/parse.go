@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -156,7 +157,7 @@ func decodeRegion(d *yamlx.Decoder, n *yaml.Node, path string) (r Region, nameNo
 	roleLine := map[string]int{}
 	for j, gn := range groups {
 		gp := yamlx.Index(nodesPath, j)
-		gm, ok := d.Mapping(gn, gp, "role", "count")
+		gm, ok := d.Mapping(gn, gp, "role", "count", "cores", "service_time")
 		if !ok {
 			continue
 		}
@@ -183,6 +184,7 @@ func decodeRegion(d *yamlx.Decoder, n *yaml.Node, path string) (r Region, nameNo
 				g.Count = int(c)
 			}
 		}
+		decodeCapacity(d, gm, gp, &g)
 		if g.Role != "" && r.Name != "" && g.Count > 0 {
 			if name := NodeName(g.Role, r.Name, g.Count); len(name) > maxNameLen {
 				d.Errorf(gn, gp, "node name %q is %d characters; at most %d", name, len(name), maxNameLen)
@@ -195,6 +197,47 @@ func decodeRegion(d *yamlx.Decoder, n *yaml.Node, path string) (r Region, nameNo
 			r.Subnet, r.Capacity(), offset(r.Subnet, firstNodeOffset), offset(r.Subnet, size(r.Subnet)-3), r.NodeCount())
 	}
 	return r, nameNode, subnetNode
+}
+
+// Capacity model bounds: a node with more cores than this, or a request
+// longer than this, is a typo rather than a machine.
+const (
+	maxCores       = 1024
+	maxServiceTime = 10 * time.Second
+)
+
+// decodeCapacity reads a group's cores and service_time (see NodeGroup).
+func decodeCapacity(d *yamlx.Decoder, gm map[string]*yaml.Node, gp string, g *NodeGroup) {
+	cn, sn := gm["cores"], gm["service_time"]
+	if g.Role != "" && g.Role != "web" {
+		for key, n := range map[string]*yaml.Node{"cores": cn, "service_time": sn} {
+			if n != nil {
+				d.Errorf(n, yamlx.Field(gp, key), "only web nodes have a capacity model, not %s", g.Role)
+			}
+		}
+		return
+	}
+	if cn != nil {
+		if c, ok := d.Int(cn, yamlx.Field(gp, "cores")); ok {
+			if c < 1 || c > maxCores {
+				d.Errorf(cn, yamlx.Field(gp, "cores"), "must be between 1 and %d, got %d", maxCores, c)
+			} else {
+				g.Cores = int(c)
+			}
+		}
+	}
+	if sn != nil {
+		if v, ok := d.Duration(sn, yamlx.Field(gp, "service_time")); ok {
+			switch {
+			case v == 0 || v > maxServiceTime:
+				d.Errorf(sn, yamlx.Field(gp, "service_time"), "must be in (0, %s], got %s", maxServiceTime, v)
+			case cn == nil:
+				d.Errorf(sn, yamlx.Field(gp, "service_time"), "needs cores: the requests served at once")
+			default:
+				g.ServiceTime = v
+			}
+		}
+	}
 }
 
 func checkSubnet(d *yamlx.Decoder, n *yaml.Node, path, s string) netip.Prefix {

@@ -40,6 +40,12 @@ type Region struct {
 type NodeGroup struct {
 	Role  string
 	Count int
+	// Cores and ServiceTime are a web node's capacity model: it serves at
+	// most Cores requests at once, each holding its core for ServiceTime,
+	// so about Cores/ServiceTime requests a second whatever the host. Zero
+	// Cores serves as fast as the host can. Only web groups may set them.
+	Cores       int
+	ServiceTime time.Duration
 }
 
 // Link is the emulated WAN path between two regions, the same both ways.
@@ -60,6 +66,9 @@ type NodePlan struct {
 	Index   int // 1-based within role and region
 	IP      netip.Addr
 	Network string
+	// Cores and ServiceTime come from the node's group (see NodeGroup).
+	Cores       int
+	ServiceTime time.Duration
 }
 
 // Addresses inside a region's subnet, as offsets from the network address.
@@ -184,12 +193,14 @@ func (t *Topology) Plan(runID string) []NodePlan {
 		for _, g := range r.Nodes {
 			for i := 1; i <= g.Count; i++ {
 				out = append(out, NodePlan{
-					Name:    NodeName(g.Role, r.Name, i),
-					Role:    g.Role,
-					Region:  r.Name,
-					Index:   i,
-					IP:      offset(r.Subnet, next),
-					Network: NetworkName(runID, r.Name),
+					Name:        NodeName(g.Role, r.Name, i),
+					Role:        g.Role,
+					Region:      r.Name,
+					Index:       i,
+					IP:          offset(r.Subnet, next),
+					Network:     NetworkName(runID, r.Name),
+					Cores:       g.Cores,
+					ServiceTime: g.ServiceTime,
 				})
 				next++
 			}

@@ -25,7 +25,7 @@ func TestDefaultMatchesFile(t *testing.T) {
 	assert.Equal(t, DefaultImage, def.Image)
 	require.Len(t, def.Regions, 3)
 	assert.Equal(t, Region{Name: "us-east", Subnet: netip.MustParsePrefix("10.201.1.0/24"),
-		Nodes: []NodeGroup{{"lb", 1}, {"web", 2}, {"loadgen", 1}}}, def.Regions[0])
+		Nodes: []NodeGroup{{Role: "lb", Count: 1}, {Role: "web", Count: 2}, {Role: "loadgen", Count: 1}}}, def.Regions[0])
 	assert.Equal(t, []Link{
 		{A: "us-east", B: "eu-west", RTT: 70 * time.Millisecond},
 		{A: "eu-west", B: "ap-south", RTT: 120 * time.Millisecond},
@@ -97,14 +97,14 @@ func TestPlan(t *testing.T) {
 	plan := top.Plan("r1")
 	require.Len(t, plan, 12)
 	want := []NodePlan{
-		{"lb-us-east-1", "lb", "us-east", 1, netip.MustParseAddr("10.201.1.10"), "fl-r1-us-east"},
-		{"web-us-east-1", "web", "us-east", 1, netip.MustParseAddr("10.201.1.11"), "fl-r1-us-east"},
-		{"web-us-east-2", "web", "us-east", 2, netip.MustParseAddr("10.201.1.12"), "fl-r1-us-east"},
-		{"loadgen-us-east-1", "loadgen", "us-east", 1, netip.MustParseAddr("10.201.1.13"), "fl-r1-us-east"},
-		{"lb-eu-west-1", "lb", "eu-west", 1, netip.MustParseAddr("10.201.2.10"), "fl-r1-eu-west"},
+		{"lb-us-east-1", "lb", "us-east", 1, netip.MustParseAddr("10.201.1.10"), "fl-r1-us-east", 0, 0},
+		{"web-us-east-1", "web", "us-east", 1, netip.MustParseAddr("10.201.1.11"), "fl-r1-us-east", 0, 0},
+		{"web-us-east-2", "web", "us-east", 2, netip.MustParseAddr("10.201.1.12"), "fl-r1-us-east", 0, 0},
+		{"loadgen-us-east-1", "loadgen", "us-east", 1, netip.MustParseAddr("10.201.1.13"), "fl-r1-us-east", 0, 0},
+		{"lb-eu-west-1", "lb", "eu-west", 1, netip.MustParseAddr("10.201.2.10"), "fl-r1-eu-west", 0, 0},
 	}
 	assert.Equal(t, want, plan[:5])
-	assert.Equal(t, NodePlan{"loadgen-ap-south-1", "loadgen", "ap-south", 1, netip.MustParseAddr("10.201.3.13"), "fl-r1-ap-south"}, plan[11])
+	assert.Equal(t, NodePlan{"loadgen-ap-south-1", "loadgen", "ap-south", 1, netip.MustParseAddr("10.201.3.13"), "fl-r1-ap-south", 0, 0}, plan[11])
 	assert.Equal(t, plan, top.Plan("r1"), "deterministic")
 
 	names := map[string]bool{}
@@ -342,6 +342,7 @@ func FuzzParseTopology(f *testing.F) {
 	f.Add([]byte(validTwo))
 	f.Add([]byte("regions: [&r {name: a, subnet: 10.0.0.0/24}, *r]\nlinks: [{between: [a, a]}]"))
 	f.Add([]byte("regions:\n  - {name: a, subnet: 10.0.0.0/16, nodes: [{role: web, count: 64}]}"))
+	f.Add([]byte(withCapacity))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		top, err := Parse("fuzz.yaml", data)
 		if err != nil {

@@ -1,0 +1,67 @@
+package deploy
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/faultline/faultline/runtime"
+	"github.com/faultline/faultline/topology"
+)
+
+func TestWebCapacityBecomesFlags(t *testing.T) {
+	top, err := topology.Parse("t.yaml", []byte(`
+regions:
+  - name: a
+    subnet: 10.0.1.0/24
+    nodes:
+      - {role: lb, count: 1}
+      - {role: web, count: 2, cores: 4, service_time: 50ms}
+      - {role: loadgen, count: 1}
+  - name: b
+    subnet: 10.0.2.0/24
+    nodes:
+      - {role: lb, count: 1}
+      - {role: web, count: 1, cores: 8}
+      - {role: loadgen, count: 1}
+  - name: c
+    subnet: 10.0.3.0/24
+    nodes:
+      - {role: lb, count: 1}
+      - {role: web, count: 1}
+links:
+  - {between: [a, b], rtt: 10ms}
+  - {between: [a, c], rtt: 10ms}
+  - {between: [b, c], rtt: 10ms}
+`))
+	require.NoError(t, err)
+	d, err := Plan(top, "r", nil)
+	require.NoError(t, err)
+	cmds := map[string][]string{}
+	for _, c := range d.Containers {
+		cmds[c.Labels[runtime.LabelNode]] = c.Cmd
+	}
+	for node, want := range map[string][]string{
+		"web-a-1":     {"web", "--cores", "4", "--service-time", "50ms"},
+		"web-a-2":     {"web", "--cores", "4", "--service-time", "50ms"},
+		"web-b-1":     {"web", "--cores", "8"},
+		"web-c-1":     {"web"},
+		"loadgen-a-1": {"loadgen"},
+		"lb-a-1":      {"lb", "--backends", "10.0.1.11:8080,10.0.1.12:8080"},
+	} {
+		assert.Equal(t, want, cmds[node], node)
+	}
+
+	// The compose file carries the same command.
+	out, err := Compose(d)
+	require.NoError(t, err)
+	var f struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+		} `yaml:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal(out, &f))
+	assert.Equal(t, []string{"web", "--cores", "4", "--service-time", "50ms"}, f.Services["web-a-1"].Command)
+}
