@@ -141,6 +141,12 @@ func (e *Engine) Run(ctx context.Context, sc *scenarios.Scenario) (sum *results.
 	}
 	r.events = json.NewEncoder(events)
 	defer events.Close()
+	if err := writeScenario(e.RunDir(), sc); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	if r.raw, err = openRawLog(e.RunDir()); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+	}
 
 	// Whatever happens below — a failed step, an abort, a panic — the
 	// topology goes away and whatever was measured gets written.
@@ -150,6 +156,9 @@ func (e *Engine) Run(ctx context.Context, sc *scenarios.Scenario) (sum *results.
 		}
 		if !e.keep {
 			r.teardown(ctx)
+		}
+		if cerr := r.raw.close(); cerr != nil {
+			r.logf("write %s: %v", RawLoadFile, cerr)
 		}
 		r.finish(err)
 		sum = r.sum
@@ -168,6 +177,7 @@ type run struct {
 	events *json.Encoder
 	cpu    map[string]loadgen.Final
 	con    *console
+	raw    *rawLog
 	active activeFaults
 }
 

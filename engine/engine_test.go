@@ -231,3 +231,25 @@ func TestRunNodeNeverHealthyIsInfraError(t *testing.T) {
 	assert.True(t, errors.Is(err, engine.ErrInfra), "got %v", err)
 	assertNothingLeft(t, rt)
 }
+
+func TestRebuildFromRawDataReproducesTheSummary(t *testing.T) {
+	rt := memory.New()
+	eng := newEngine(t, rt, &simDriver{rt: rt})
+	sum, err := eng.Run(context.Background(), parse(t, twoRegions))
+	require.NoError(t, err)
+	assert.FileExists(t, filepath.Join(eng.RunDir(), engine.ScenarioFile))
+	assert.FileExists(t, filepath.Join(eng.RunDir(), engine.RawLoadFile))
+
+	// Damage what the raw data can restore, then rebuild.
+	sum.Regions = nil
+	require.NoError(t, results.WriteSummary(eng.RunDir(), sum))
+	rebuilt, err := engine.Rebuild(eng.RunDir(), scenarios.Options{
+		FaultKinds: chaos.Kinds(), Workloads: loadgen.Workloads(), Metrics: results.Metrics(),
+	})
+	require.NoError(t, err)
+	assert.Equal(t, results.VerdictPass, rebuilt.Verdict)
+	assert.EqualValues(t, 600, rebuilt.Total.Requests)
+	assert.Equal(t, []int64{0, 50, 0}, []int64{rebuilt.Regions["east"].Series[0].Errors, rebuilt.Regions["east"].Series[1].Errors, rebuilt.Regions["east"].Series[2].Errors})
+	require.Len(t, rebuilt.Recovery, 1)
+	assert.InDelta(t, 1, rebuilt.Recovery[0].RecoverS, 0.3)
+}

@@ -17,6 +17,25 @@ func (r *run) finish(runErr error) {
 	if s.StartedAt.IsZero() {
 		s.StartedAt = s.EndedAt
 	}
+	r.summarize()
+	if runErr != nil {
+		s.Verdict = results.VerdictFail
+		s.Error = runErr.Error()
+	}
+	dir := r.e.RunDir()
+	if err := results.WriteSummary(dir, s); err != nil {
+		r.logf("write summary: %v", err)
+	}
+	if err := results.WriteReports(dir, s); err != nil {
+		r.logf("write reports: %v", err)
+	}
+	r.event("end", map[string]any{"verdict": s.Verdict})
+}
+
+// summarize derives the figures from what the recorder holds and evaluates
+// the scenario's checks; Rebuild runs it again from the raw data.
+func (r *run) summarize() {
+	s := r.sum
 	if r.rec != nil {
 		s.Regions = r.rec.Regions()
 		for _, reg := range s.Regions {
@@ -44,16 +63,4 @@ func (r *run) finish(runErr error) {
 		ths[i] = results.Threshold{Name: c.Name, Expr: c.Expr(), Metric: c.Metric, Region: c.Region, Min: c.Min, Max: c.Max}
 	}
 	results.Evaluate(s, ths)
-	if runErr != nil {
-		s.Verdict = results.VerdictFail
-		s.Error = runErr.Error()
-	}
-	dir := r.e.RunDir()
-	if err := results.WriteSummary(dir, s); err != nil {
-		r.logf("write summary: %v", err)
-	}
-	if err := results.WriteReports(dir, s); err != nil {
-		r.logf("write reports: %v", err)
-	}
-	r.event("end", map[string]any{"verdict": s.Verdict})
 }

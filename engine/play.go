@@ -281,6 +281,9 @@ func (r *run) attack(ctx context.Context, l regionLoad, spec loadgen.AttackSpec)
 	}()
 	var bad error
 	final, err = r.e.driver.Attack(ctx, l.endpoint, spec, func(b loadgen.Bucket) {
+		if r.raw != nil {
+			r.raw.add(l.region, b)
+		}
 		if err := r.rec.AddBucket(l.region, b); err != nil && bad == nil {
 			bad = err
 		}

@@ -272,18 +272,29 @@ func composeFor(top *topology.Topology) ([]byte, error) {
 func reportCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "report RUN_DIR",
-		Short: "Rebuild a run's reports (report.md, report.html, junit.xml) from its summary.json",
-		Args:  cobra.ExactArgs(1),
+		Short: "Rebuild a run's summary and reports (report.md, report.html, junit.xml) from the raw data in its folder",
+		Long: "Recomputes the per-region figures, recovery and checks from the run's scenario.yaml and\n" +
+			"raw/loadgen.jsonl, then rewrites summary.json and every report. A run folder without raw\n" +
+			"data (older runs) gets its reports rebuilt from summary.json as it is.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := results.ReadSummary(args[0])
-			if err != nil {
-				return withCode(exitUsage, err)
-			}
-			if err := results.WriteReports(args[0], s); err != nil {
-				return withCode(exitInfra, err)
+			dir := args[0]
+			if _, err := os.Stat(filepath.Join(dir, engine.RawLoadFile)); err == nil {
+				if _, err := engine.Rebuild(dir, scenarioOptions()); err != nil {
+					return withCode(exitUsage, fmt.Errorf("rebuild %s: %w", dir, err))
+				}
+				logf("recomputed %s from %s", filepath.Join(dir, results.SummaryFile), engine.RawLoadFile)
+			} else {
+				s, err := results.ReadSummary(dir)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				if err := results.WriteReports(dir, s); err != nil {
+					return withCode(exitInfra, err)
+				}
 			}
 			for _, r := range results.Reports {
-				logf("wrote %s", filepath.Join(args[0], r.File))
+				logf("wrote %s", filepath.Join(dir, r.File))
 			}
 			return nil
 		},
