@@ -6,6 +6,7 @@ import (
 	"github.com/faultline/faultline/nodes/broker"
 	"github.com/faultline/faultline/nodes/cache"
 	"github.com/faultline/faultline/nodes/db"
+	"github.com/faultline/faultline/nodes/edge"
 	"github.com/faultline/faultline/nodes/lb"
 	"github.com/faultline/faultline/nodes/loadgen"
 	"github.com/faultline/faultline/nodes/stream"
@@ -20,6 +21,7 @@ func init() {
 	nodes.Register("broker", broker.Run)
 	nodes.Register("cache", cache.Run)
 	nodes.Register("db", db.Run)
+	nodes.Register("edge", edge.Run)
 	nodes.Register("geodns", geodns.Run)
 	nodes.Register("lb", lb.Run)
 	nodes.Register("loadgen", loadgen.Run)

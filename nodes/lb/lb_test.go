@@ -23,20 +23,37 @@ const wait = 10 * time.Second
 
 type fakeBackend struct {
 	*httptest.Server
-	name string
-	sick atomic.Bool // /healthz answers 500 while set
+	name    string
+	sick    atomic.Bool   // /healthz answers 500 while set
+	broken  atomic.Bool   // other paths drop the connection while set
+	entered chan string   // /slow reports arrival here
+	release chan struct{} // and waits for this (or the client leaving)
 }
 
 func newBackend(t *testing.T, name string) *fakeBackend {
-	b := &fakeBackend{name: name}
+	b := &fakeBackend{name: name, entered: make(chan string, 16), release: make(chan struct{})}
 	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
+		switch {
+		case r.URL.Path == "/healthz":
 			if b.sick.Load() {
 				http.Error(w, "sick", http.StatusInternalServerError)
 				return
 			}
 			io.WriteString(w, "ok")
 			return
+		case b.broken.Load():
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		case r.URL.Path == "/slow":
+			b.entered <- name
+			select {
+			case <-b.release:
+			case <-r.Context().Done():
+				return
+			}
 		}
 		fmt.Fprintf(w, "%s %s", name, r.Header.Get("X-Forwarded-For"))
 	}))
@@ -46,32 +63,53 @@ func newBackend(t *testing.T, name string) *fakeBackend {
 
 func addr(b *fakeBackend) string { return strings.TrimPrefix(b.URL, "http://") }
 
-// start runs an LB over backends with its checks, waiting until ready.
-func start(t *testing.T, interval time.Duration, backends ...*fakeBackend) (*LB, *httptest.Server) {
-	cfg := Config{HealthInterval: interval, Fall: 2, Rise: 1, DialTimeout: 500 * time.Millisecond, Timeout: 2 * time.Second}
+func testConfig(backends ...*fakeBackend) Config {
+	cfg := Config{HealthInterval: time.Hour, Fall: 2, Rise: 1, DialTimeout: 500 * time.Millisecond,
+		Timeout: wait, DrainTimeout: wait}
 	for _, b := range backends {
 		cfg.Backends = append(cfg.Backends, addr(b))
 	}
-	l, err := New(cfg, prometheus.NewRegistry())
+	return cfg
+}
+
+// serve runs l behind a loopback server, without health checks: tests that
+// need checks run rounds themselves (checkRound) or call start.
+func serve(t *testing.T, cfg Config, opts ...Option) (*LB, *httptest.Server) {
+	l, err := New(cfg, prometheus.NewRegistry(), opts...)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); l.Check(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	require.Eventually(t, func() bool { return l.Ready() == nil }, wait, 5*time.Millisecond)
 	srv := httptest.NewServer(l)
 	t.Cleanup(srv.Close)
 	return l, srv
 }
 
-func hit(t *testing.T, url string) (int, string) {
+// start runs an LB over backends with its checks, waiting until ready.
+func start(t *testing.T, interval time.Duration, backends ...*fakeBackend) (*LB, *httptest.Server) {
+	cfg := testConfig(backends...)
+	cfg.HealthInterval = interval
+	l, srv := serve(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Check(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, func() bool { return l.Ready() == nil }, wait, 5*time.Millisecond)
+	return l, srv
+}
+
+func do(t *testing.T, method, url, body string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp.StatusCode, string(body)
+	return resp.StatusCode, string(b)
+}
+
+func hit(t *testing.T, url string) (int, string) {
+	t.Helper()
+	return do(t, http.MethodGet, url, "")
 }
 
 // spread sends n requests and counts answers by backend name.
@@ -86,6 +124,15 @@ func spread(t *testing.T, url string, n int) map[string]int {
 		got[strings.Fields(body)[0]]++
 	}
 	return got
+}
+
+func stateOf(l *LB, a string) string {
+	for _, s := range l.Status() {
+		if s.Addr == a {
+			return s.State
+		}
+	}
+	return "absent"
 }
 
 func TestRoundRobin(t *testing.T) {
@@ -114,6 +161,7 @@ func TestHealthCheckEjectsAndRestores(t *testing.T) {
 	require.Len(t, st, 3)
 	assert.Equal(t, addr(b), st[1].Addr)
 	assert.False(t, st[1].Healthy)
+	assert.Equal(t, StateDown, st[1].State)
 	assert.GreaterOrEqual(t, st[1].Fails, 2)
 	assert.Contains(t, st[1].LastError, "500")
 	assert.True(t, st[0].Healthy)
@@ -155,9 +203,7 @@ func TestTimeout(t *testing.T) {
 	l, err := New(Config{Backends: []string{strings.TrimPrefix(slow.URL, "http://")}, HealthInterval: time.Hour,
 		Fall: 1, Rise: 1, DialTimeout: time.Second, Timeout: 50 * time.Millisecond}, prometheus.NewRegistry())
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	l.checkOnce(ctx, l.backends[0])
-	cancel()
+	l.checkRound(context.Background())
 	rec := httptest.NewRecorder()
 	l.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	assert.Equal(t, http.StatusGatewayTimeout, rec.Code)
@@ -195,9 +241,17 @@ func TestCheckState(t *testing.T) {
 func TestConfig(t *testing.T) {
 	ok := Config{Backends: []string{"10.0.0.1:8080"}, HealthInterval: time.Second, Fall: 2, Rise: 1, DialTimeout: time.Second, Timeout: time.Second}
 	require.NoError(t, ok.Validate())
+	none := ok
+	none.Backends = nil
+	require.NoError(t, none.Validate(), "backends may all come through the admin API")
 	bad := []func(*Config){
-		func(c *Config) { c.Backends = nil },
 		func(c *Config) { c.Backends = []string{"nohost"} },
+		func(c *Config) { c.Backends = []string{":8080"} },
+		func(c *Config) { c.Policy = "random" },
+		func(c *Config) { c.CheckTimeout = 2 * time.Second },
+		func(c *Config) { c.EjectAfter = 3 },
+		func(c *Config) { c.EjectAfter = -1 },
+		func(c *Config) { c.DrainTimeout = -1 },
 		func(c *Config) { c.HealthInterval = 0 },
 		func(c *Config) { c.Fall = 0 },
 		func(c *Config) { c.Rise = 0 },
@@ -214,7 +268,7 @@ func TestConfig(t *testing.T) {
 func TestRunUsage(t *testing.T) {
 	tests := [][]string{
 		{"--nope"},
-		{}, // no backends
+		{"--policy", "random"},
 		{"--backends", "x:1", "--fall", "0"},
 	}
 	for _, args := range tests {
