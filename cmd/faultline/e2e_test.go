@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,7 +89,27 @@ func TestE2ESmokeScenario(t *testing.T) {
 	assert.Zero(t, sum.Regions["eu-west"].Errors)
 	assert.Zero(t, sum.Regions["ap-south"].Errors)
 	require.Len(t, sum.Recovery, 1)
-	assert.GreaterOrEqual(t, sum.Recovery[0].RecoverS, sum.Recovery[0].DetectS)
+	rec := sum.Recovery[0]
+	assert.GreaterOrEqual(t, rec.RecoverS, rec.DetectS)
+	// The report's detect and recover times are read off the same series:
+	// detection is the first second with a failed request, recovery the
+	// first second whose error rate is back under 1%.
+	series := sum.Regions["us-east"].Series
+	firstErr := -1
+	for _, pt := range series {
+		if float64(pt.T) >= math.Floor(kill.InjectedAt) && pt.Errors > 0 {
+			firstErr = pt.T
+			break
+		}
+	}
+	require.GreaterOrEqual(t, firstErr, 0)
+	assert.Equal(t, firstErr, int(math.Floor(kill.InjectedAt+rec.DetectS+1e-9)), "detect_s points at the first errored second")
+	recovered := int(math.Floor(kill.InjectedAt + rec.RecoverS + 1e-9))
+	for _, pt := range series {
+		if pt.T == recovered {
+			assert.LessOrEqual(t, float64(pt.Errors), 0.01*pt.RPS, "recover_s points at a second back under the bound")
+		}
+	}
 
 	cs, ns := leftovers(t, rt, runtime.LabelRun, sum.RunID)
 	assert.Empty(t, cs)
