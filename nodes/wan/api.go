@@ -1,6 +1,8 @@
 package wan
 
 import (
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -25,8 +27,10 @@ type PartitionRequest struct {
 //	DELETE /partitions/{id}   remove one (404 if unknown)
 //	DELETE /partitions        heal all
 //	GET /stats                [LinkStats...]
+//	GET /metrics              Prometheus: per-link packets, bytes and drops
 func NewHandler(e *Engine) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(newRegistry(e), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

