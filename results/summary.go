@@ -67,11 +67,30 @@ type Check struct {
 // Fault is one injected fault as it happened (or, for a scheduled fault that
 // never ran because the run ended early, as planned with zero times).
 type Fault struct {
-	Kind       string   `json:"kind"`
-	Targets    []string `json:"targets"`
+	Kind    string   `json:"kind"`
+	Targets []string `json:"targets"`
+	// Peers, OneWay, Link, At and For complete the fault as it was
+	// scheduled, so that faults[] is the whole expanded schedule: two runs
+	// of one seed can be compared and any run replayed. At and For are
+	// planned seconds since the run's start (absent: 0; For 0 holds until
+	// the run ends).
+	Peers      []string `json:"peers,omitempty"`
+	OneWay     bool     `json:"oneway,omitempty"`
+	Link       *Link    `json:"link,omitempty"`
+	At         float64  `json:"at,omitempty"`
+	For        float64  `json:"for,omitempty"`
 	InjectedAt float64  `json:"injected_at"`
 	HealedAt   float64  `json:"healed_at"`
 	Error      string   `json:"error,omitempty"`
+}
+
+// Link is what a link fault set and the bandwidth cap of a slow fault;
+// absent fields were left unchanged.
+type Link struct {
+	RTTMS        *float64 `json:"rtt_ms,omitempty"`
+	JitterMS     *float64 `json:"jitter_ms,omitempty"`
+	Loss         *float64 `json:"loss,omitempty"`
+	BandwidthBps *int64   `json:"bandwidth_bps,omitempty"`
 }
 
 // Region is what one region's users felt.

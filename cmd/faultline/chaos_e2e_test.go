@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -134,6 +136,50 @@ func TestE2EWANNetwork(t *testing.T) {
 			assert.Equal(t, after.Sent, after.Echoed, "full connectivity after heal")
 		})
 	}
+
+	t.Run("bandwidth", func(t *testing.T) {
+		bw := int64(10_000_000)
+		inject(t, env, chaos.Spec{Kind: "link", Targets: []string{"us-east", "eu-west"}, Link: chaos.LinkChange{BandwidthBps: &bw}}, func() {
+			got := tcpRate(t, n, "web-us-east-1", "web-eu-west-1", 4*time.Second, time.Second)
+			t.Logf("10 Mbit/s cap: TCP goodput %.2f Mbit/s", got/1e6)
+			checkRate(t, float64(bw), got)
+		})
+	})
+
+	// A connection that outlives a short partition goes on: what was sent
+	// into the cut is retransmitted after the heal, and the echo returns.
+	t.Run("tcp-outlives-partition", func(t *testing.T) {
+		client, server := tcpConn(t, n, "web-us-east-1", "web-eu-west-1")
+		roundTrip := func(msg string) {
+			t.Helper()
+			require.NoError(t, client.SetDeadline(time.Now().Add(20*time.Second)))
+			require.NoError(t, server.SetDeadline(time.Now().Add(20*time.Second)))
+			_, err := client.Write([]byte(msg))
+			require.NoError(t, err)
+			buf := make([]byte, len(msg))
+			_, err = io.ReadFull(server, buf)
+			require.NoError(t, err)
+			_, err = server.Write(buf)
+			require.NoError(t, err)
+			_, err = io.ReadFull(client, buf)
+			require.NoError(t, err)
+			assert.Equal(t, msg, string(buf))
+		}
+		roundTrip("before")
+		inject(t, env, chaos.Spec{Kind: "partition", Targets: []string{"us-east"}, Peers: []string{"eu-west"}}, func() {
+			_, err := client.Write([]byte("during"))
+			require.NoError(t, err, "the sender does not notice a silent cut")
+			require.NoError(t, server.SetReadDeadline(time.Now().Add(time.Second)))
+			_, err = server.Read(make([]byte, 16))
+			require.ErrorIs(t, err, os.ErrDeadlineExceeded, "nothing crosses the cut")
+		})
+		buf := make([]byte, len("during"))
+		require.NoError(t, server.SetReadDeadline(time.Now().Add(20*time.Second)))
+		_, err := io.ReadFull(server, buf)
+		require.NoError(t, err, "retransmitted after the heal")
+		assert.Equal(t, "during", string(buf))
+		roundTrip("after")
+	})
 
 	t.Run("slow", func(t *testing.T) {
 		bw := int64(1_000_000)
