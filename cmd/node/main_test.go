@@ -27,7 +27,7 @@ func TestRunUsage(t *testing.T) {
 		{"no args", nil, 2},
 		{"unknown role", []string{"nope"}, 2},
 		{"bad role flag", []string{"web", "--bogus"}, 2},
-		{"lb without backends", []string{"lb"}, 2},
+		{"lb with an unknown policy", []string{"lb", "--policy", "random-ish"}, 2},
 		{"bad health flag", []string{"health", "--bogus"}, 2},
 		{"bad health url", []string{"health", "--url", "::"}, 2},
 	}
