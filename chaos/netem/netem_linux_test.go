@@ -1,6 +1,8 @@
 package netem
 
 import (
+	"github.com/faultline/faultline/internal/netnstest"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -84,11 +86,11 @@ func sleeper(t *testing.T, nsName string) int {
 }
 
 func TestRoutes(t *testing.T) {
-	requireNetAdmin(t)
+	netnstest.RequireNetAdmin(t)
 	name := fmt.Sprintf("flnetem%d-n", os.Getpid())
-	node := newNS(t, name)
-	wan := newNS(t, fmt.Sprintf("flnetem%d-w", os.Getpid()))
-	veth(t, node, "eth7", "10.203.10.2/24", wan, "eth0", "10.203.10.254/24")
+	node := netnstest.NewNS(t, name)
+	wan := netnstest.NewNS(t, fmt.Sprintf("flnetem%d-w", os.Getpid()))
+	netnstest.Veth(t, node, "eth7", "10.203.10.2/24", wan, "eth0", "10.203.10.254/24")
 	pid := sleeper(t, name)
 	ctx := context.Background()
 
@@ -124,11 +126,11 @@ func TestRoutes(t *testing.T) {
 }
 
 func TestFilter(t *testing.T) {
-	requireNetAdmin(t)
+	netnstest.RequireNetAdmin(t)
 	n1Name := fmt.Sprintf("flnetem%d-1", os.Getpid())
-	n1 := newNS(t, n1Name)
-	n2 := newNS(t, fmt.Sprintf("flnetem%d-2", os.Getpid()))
-	veth(t, n1, "eth0", "10.203.11.1/24", n2, "eth0", "10.203.11.2/24")
+	n1 := netnstest.NewNS(t, n1Name)
+	n2 := netnstest.NewNS(t, fmt.Sprintf("flnetem%d-2", os.Getpid()))
+	netnstest.Veth(t, n1, "eth0", "10.203.11.1/24", n2, "eth0", "10.203.11.2/24")
 	pid := sleeper(t, n1Name)
 	ctx := context.Background()
 
@@ -180,7 +182,7 @@ func TestFilter(t *testing.T) {
 func udp(t *testing.T, ns netns.NsHandle, addr string) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
-	require.NoError(t, inNS(ns, func() (err error) {
+	require.NoError(t, netnstest.InNS(ns, func() (err error) {
 		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
 		return err
 	}))

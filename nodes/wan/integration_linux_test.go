@@ -1,6 +1,8 @@
 package wan
 
 import (
+	"github.com/faultline/faultline/internal/netnstest"
+
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -45,26 +47,26 @@ const (
 )
 
 func newTestbed(tb testing.TB) *testbed {
-	requireNetAdmin(tb)
+	netnstest.RequireNetAdmin(tb)
 	prefix := fmt.Sprintf("flwan%d-", os.Getpid())
 	t := &testbed{
-		router: newNS(tb, prefix+"r"),
-		a1:     newNS(tb, prefix+"a1"),
-		a2:     newNS(tb, prefix+"a2"),
-		b1:     newNS(tb, prefix+"b1"),
+		router: netnstest.NewNS(tb, prefix+"r"),
+		a1:     netnstest.NewNS(tb, prefix+"a1"),
+		a2:     netnstest.NewNS(tb, prefix+"a2"),
+		b1:     netnstest.NewNS(tb, prefix+"b1"),
 	}
-	veth(tb, t.router, "ra1", "10.203.1.1/30", t.a1, "eth0", addrA1+"/30")
-	veth(tb, t.router, "ra2", "10.203.1.5/30", t.a2, "eth0", addrA2+"/30")
-	veth(tb, t.router, "rb1", "10.203.2.1/30", t.b1, "eth0", addrB1+"/30")
-	routeVia(tb, t.a1, "10.203.0.0/16", "10.203.1.1")
-	routeVia(tb, t.a2, "10.203.0.0/16", "10.203.1.5")
-	routeVia(tb, t.b1, "10.203.0.0/16", "10.203.2.1")
-	require.NoError(tb, inNS(t.router, func() error {
+	netnstest.Veth(tb, t.router, "ra1", "10.203.1.1/30", t.a1, "eth0", addrA1+"/30")
+	netnstest.Veth(tb, t.router, "ra2", "10.203.1.5/30", t.a2, "eth0", addrA2+"/30")
+	netnstest.Veth(tb, t.router, "rb1", "10.203.2.1/30", t.b1, "eth0", addrB1+"/30")
+	netnstest.RouteVia(tb, t.a1, "10.203.0.0/16", "10.203.1.1")
+	netnstest.RouteVia(tb, t.a2, "10.203.0.0/16", "10.203.1.5")
+	netnstest.RouteVia(tb, t.b1, "10.203.0.0/16", "10.203.2.1")
+	require.NoError(tb, netnstest.InNS(t.router, func() error {
 		return writeSysctls(map[string]string{"ipv4/ip_forward": "1"})
 	}))
 	t.api = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = inNS(t.router, func() error {
+			err = netnstest.InNS(t.router, func() error {
 				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
 				return err
 			})
@@ -137,7 +139,7 @@ func (t *testbed) call(tb testing.TB, method, path, body string) string {
 func udp(tb testing.TB, ns netns.NsHandle, addr string) *net.UDPConn {
 	tb.Helper()
 	var c *net.UDPConn
-	require.NoError(tb, inNS(ns, func() (err error) {
+	require.NoError(tb, netnstest.InNS(ns, func() (err error) {
 		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(mustAddrPort(addr)))
 		return err
 	}))
@@ -398,7 +400,7 @@ func testWAN(t *testing.T, flags ...string) {
 func tcpListen(tb testing.TB, ns netns.NsHandle, addr string) net.Listener {
 	tb.Helper()
 	var ln net.Listener
-	require.NoError(tb, inNS(ns, func() (err error) {
+	require.NoError(tb, netnstest.InNS(ns, func() (err error) {
 		ln, err = net.Listen("tcp4", addr)
 		return err
 	}))
@@ -409,7 +411,7 @@ func tcpListen(tb testing.TB, ns netns.NsHandle, addr string) net.Listener {
 func tcpDial(tb testing.TB, ns netns.NsHandle, addr string) net.Conn {
 	tb.Helper()
 	var c net.Conn
-	require.NoError(tb, inNS(ns, func() (err error) {
+	require.NoError(tb, netnstest.InNS(ns, func() (err error) {
 		c, err = net.DialTimeout("tcp4", addr, 5*time.Second)
 		return err
 	}))
