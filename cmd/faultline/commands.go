@@ -50,13 +50,11 @@ func runCmd() *cobra.Command {
 			if seedSet = cmd.Flags().Changed("seed"); seedSet {
 				sc.Seed = seed
 			}
-			ctx, stop := signalContext()
-			defer stop()
-			rt, err := openDocker(ctx)
+			ctx, rt, done, err := dockerSession()
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
+			defer done()
 			if err := ensureImage(ctx, rt, sc.Topology.Image, logf); err != nil {
 				return err
 			}
@@ -110,13 +108,11 @@ func upCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext()
-			defer stop()
-			rt, err := openDocker(ctx)
+			ctx, rt, done, err := dockerSession()
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
+			defer done()
 			if err := ensureImage(ctx, rt, top.Image, logf); err != nil {
 				return err
 			}
@@ -148,13 +144,11 @@ func downCmd() *cobra.Command {
 		Short: "Remove a topology started with `up` (default: every `up` run), or with --all every faultline resource",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			rt, err := openDocker(ctx)
+			ctx, rt, done, err := dockerSession()
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
+			defer done()
 			runs, err := faultlineRuns(ctx, rt)
 			if err != nil {
 				return withCode(exitInfra, err)
@@ -328,13 +322,11 @@ TARGETs are node names (web-us-east-1), or region names for region-down and link
 			if !slices.Contains(chaos.Kinds(), args[0]) {
 				return withCode(exitUsage, fmt.Errorf("unknown fault kind %q (known: %v)", args[0], chaos.Kinds()))
 			}
-			ctx, stop := signalContext()
-			defer stop()
-			rt, err := openDocker(ctx)
+			ctx, rt, done, err := dockerSession()
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
+			defer done()
 			if runID, err = upRun(ctx, rt, runID); err != nil {
 				return err
 			}
@@ -393,13 +385,11 @@ func imagesCmd() *cobra.Command {
 		Short: "Build the node image from this source tree (skipped when it is up to date)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			rt, err := openDocker(ctx)
+			ctx, rt, done, err := dockerSession()
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
+			defer done()
 			if err := ensureImage(ctx, rt, tag, logf); err != nil {
 				return err
 			}

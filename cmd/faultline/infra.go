@@ -16,6 +16,18 @@ import (
 	"github.com/faultline/faultline/runtime/docker"
 )
 
+// dockerSession is what every engine-facing command starts with: a context
+// that ends on SIGINT/SIGTERM and a connected runtime; done releases both.
+func dockerSession() (context.Context, *docker.Runtime, func(), error) {
+	ctx, stop := signalContext()
+	rt, err := openDocker(ctx)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return ctx, rt, func() { _ = rt.Close(); stop() }, nil
+}
+
 func openDocker(ctx context.Context) (*docker.Runtime, error) {
 	rt, err := docker.New(ctx)
 	if err != nil {

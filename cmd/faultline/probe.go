@@ -21,13 +21,11 @@ func probeCmd() *cobra.Command {
 			" so packets take the nodes' own path (routes, wan, partitions) and no tool is needed in either image.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			rt, err := openDocker(ctx)
+			ctx, rt, done, err := dockerSession()
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
+			defer done()
 			if runID, err = upRun(ctx, rt, runID); err != nil {
 				return err
 			}
