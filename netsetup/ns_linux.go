@@ -10,6 +10,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/faultline/faultline/chaos/netem"
 )
 
 // InNamespace runs fn on a thread switched into the network namespace of
@@ -43,23 +45,6 @@ func InNamespace(pid int, fn func() error) error {
 	return fnErr
 }
 
-func withHandle(ctx context.Context, pid int, fn func(*netlink.Handle) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	ns, err := netns.GetFromPid(pid)
-	if err != nil {
-		return fmt.Errorf("netns of pid %d: %w", pid, err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink in netns of pid %d: %w", pid, err)
-	}
-	defer h.Close()
-	return fn(h)
-}
-
 // Shaping caps what a node sends with a token bucket on each of its
 // interfaces (there is no netem here; TBF is in every kernel). It is the
 // only root qdisc faultline installs, so finding a TBF means it is ours.
@@ -67,7 +52,7 @@ func Shape(ctx context.Context, pid int, bitsPerSecond int64) error {
 	if bitsPerSecond <= 0 {
 		return fmt.Errorf("shape pid %d: bandwidth must be positive, got %d", pid, bitsPerSecond)
 	}
-	return withHandle(ctx, pid, func(h *netlink.Handle) error {
+	return netem.WithHandle(ctx, pid, func(h *netlink.Handle) error {
 		links, err := nonLoopback(h)
 		if err != nil {
 			return err
@@ -93,7 +78,7 @@ func Shape(ctx context.Context, pid int, bitsPerSecond int64) error {
 
 // Unshape removes the caps Shape installed; none left is not an error.
 func Unshape(ctx context.Context, pid int) error {
-	return withHandle(ctx, pid, func(h *netlink.Handle) error {
+	return netem.WithHandle(ctx, pid, func(h *netlink.Handle) error {
 		qs, err := shaped(h)
 		if err != nil {
 			return err
@@ -111,7 +96,7 @@ func Unshape(ctx context.Context, pid int) error {
 // Shaped lists the interfaces of pid's namespace that carry a cap.
 func Shaped(ctx context.Context, pid int) ([]string, error) {
 	var out []string
-	err := withHandle(ctx, pid, func(h *netlink.Handle) error {
+	err := netem.WithHandle(ctx, pid, func(h *netlink.Handle) error {
 		qs, err := shaped(h)
 		for _, q := range qs {
 			out = append(out, fmt.Sprintf("tbf on link %d", q.Attrs().LinkIndex))
@@ -159,7 +144,7 @@ func nonLoopback(h *netlink.Handle) ([]netlink.Link, error) {
 // the inter-region routes are the only ones a node has besides its default.
 func routesOf(ctx context.Context, pid int) ([]string, error) {
 	out := []string{}
-	err := withHandle(ctx, pid, func(h *netlink.Handle) error {
+	err := netem.WithHandle(ctx, pid, func(h *netlink.Handle) error {
 		rs, err := h.RouteList(nil, netlink.FAMILY_V4)
 		if err != nil {
 			return fmt.Errorf("list routes: %w", err)

@@ -28,7 +28,7 @@ func (r Route) String() string { return r.Dst.String() + " via " + r.Via.String(
 
 // InstallRoutes adds (or replaces) routes in the network namespace of pid.
 func InstallRoutes(ctx context.Context, pid int, routes []Route) error {
-	return withHandle(ctx, pid, func(h *netlink.Handle) error {
+	return WithHandle(ctx, pid, func(h *netlink.Handle) error {
 		for _, r := range routes {
 			nr, err := toNetlink(h, r)
 			if err != nil {
@@ -45,7 +45,7 @@ func InstallRoutes(ctx context.Context, pid int, routes []Route) error {
 // RemoveRoutes deletes routes from the namespace of pid; routes already
 // gone are not an error.
 func RemoveRoutes(ctx context.Context, pid int, routes []Route) error {
-	return withHandle(ctx, pid, func(h *netlink.Handle) error {
+	return WithHandle(ctx, pid, func(h *netlink.Handle) error {
 		var errs []error
 		for _, r := range routes {
 			nr, err := toNetlink(h, r)
@@ -86,7 +86,10 @@ func toNetlink(h *netlink.Handle, r Route) (*netlink.Route, error) {
 	return nil, fmt.Errorf("no interface in the subnet of %s", r.Via)
 }
 
-func withHandle(ctx context.Context, pid int, fn func(*netlink.Handle) error) error {
+// WithHandle runs fn with a netlink handle inside the network namespace of
+// pid (a container's init), so links, routes and qdiscs can be changed from
+// the host without any tool in the container.
+func WithHandle(ctx context.Context, pid int, fn func(*netlink.Handle) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
