@@ -20,9 +20,22 @@ import (
 // Port is where every node serves HTTP: its role's API, /healthz and /metrics.
 const Port = 8080
 
-// Roles lists the roles that can be deployed today. A topology naming another
-// role is rejected before anything starts.
-var Roles = []string{"lb", "loadgen", "web"}
+// Roles lists the roles that can be deployed today, in start order. A
+// topology naming another role is rejected before anything starts.
+func Roles() []string {
+	out := make([]string, 0, len(roles))
+	for name := range roles {
+		out = append(out, name)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := roles[out[i]], roles[out[j]]
+		if a.order != b.order {
+			return a.order < b.order
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
 
 // Deployment is everything a run starts, in start order.
 type Deployment struct {
@@ -64,7 +77,8 @@ func Plan(top *topology.Topology, runID string, extraLabels runtime.Labels) (*De
 		byRegionRole[n.Region+"/"+n.Role] = append(byRegionRole[n.Region+"/"+n.Role], n)
 	}
 	for _, n := range d.Nodes {
-		args, err := roleArgs(n, byRegionRole)
+		role := roles[n.Role]
+		args, err := role.args(n, peerSet{top: top, byRegionRole: byRegionRole, nodes: d.Nodes})
 		if err != nil {
 			return nil, err
 		}
@@ -94,9 +108,7 @@ func Plan(top *topology.Topology, runID string, extraLabels runtime.Labels) (*De
 				HTTPPath: "/healthz",
 			},
 		}
-		// The controller drives loadgens from the host, through a port
-		// published on 127.0.0.1 only.
-		if n.Role == "loadgen" {
+		if role.publish {
 			spec.Ports = []int{Port}
 		}
 		d.Containers = append(d.Containers, spec)
@@ -104,12 +116,15 @@ func Plan(top *topology.Topology, runID string, extraLabels runtime.Labels) (*De
 	if len(top.Regions) >= 2 {
 		d.Containers = append(d.Containers, wanSpec(top, runID, labels))
 	}
-	// The router before anything that talks across regions, backends before
-	// their balancer, balancers before the load that hits them.
-	order := map[string]int{"wan": -1, "web": 0, "lb": 1, "loadgen": 2}
-	sort.SliceStable(d.Containers, func(i, j int) bool {
-		return order[d.Containers[i].Labels[runtime.LabelRole]] < order[d.Containers[j].Labels[runtime.LabelRole]]
-	})
+	// The router before anything that talks across regions, then each role
+	// after the roles it depends on (see role.order).
+	orderOf := func(c runtime.ContainerSpec) int {
+		if c.Labels[runtime.LabelRole] == WANNode {
+			return -1
+		}
+		return roles[c.Labels[runtime.LabelRole]].order
+	}
+	sort.SliceStable(d.Containers, func(i, j int) bool { return orderOf(d.Containers[i]) < orderOf(d.Containers[j]) })
 	return d, nil
 }
 
@@ -117,42 +132,13 @@ func Plan(top *topology.Topology, runID string, extraLabels runtime.Labels) (*De
 func Supported(top *topology.Topology) error {
 	for _, r := range top.Regions {
 		for _, g := range r.Nodes {
-			if g.Count > 0 && !contains(Roles, g.Role) {
+			if _, ok := roles[g.Role]; g.Count > 0 && !ok {
 				return fmt.Errorf("%s: region %s: role %q cannot be deployed yet (deployable: %s)",
-					top.File, r.Name, g.Role, strings.Join(Roles, ", "))
+					top.File, r.Name, g.Role, strings.Join(Roles(), ", "))
 			}
 		}
 	}
 	return nil
-}
-
-func roleArgs(n topology.NodePlan, peers map[string][]topology.NodePlan) ([]string, error) {
-	switch n.Role {
-	case "loadgen":
-		return nil, nil
-	case "web":
-		// The capacity model, when the topology sets one (see topology.NodeGroup).
-		if n.Cores == 0 {
-			return nil, nil
-		}
-		args := []string{"--cores", strconv.Itoa(n.Cores)}
-		if n.ServiceTime > 0 {
-			args = append(args, "--service-time", n.ServiceTime.String())
-		}
-		return args, nil
-	case "lb":
-		webs := peers[n.Region+"/web"]
-		if len(webs) == 0 {
-			return nil, fmt.Errorf("lb %s: region %s has no web nodes to balance", n.Name, n.Region)
-		}
-		addrs := make([]string, len(webs))
-		for i, w := range webs {
-			addrs[i] = hostPort(w.IP)
-		}
-		return []string{"--backends", strings.Join(addrs, ",")}, nil
-	default:
-		return nil, fmt.Errorf("node %s: role %q cannot be deployed yet", n.Name, n.Role)
-	}
 }
 
 func hostPort(ip netip.Addr) string { return netip.AddrPortFrom(ip, Port).String() }
@@ -185,15 +171,6 @@ func (d *Deployment) Regions() []string {
 		out = append(out, n.Labels[runtime.LabelRegion])
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // PortOf parses a runtime's published "127.0.0.1:N" address for a container port.

@@ -207,9 +207,26 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 	r.cpu = map[string]loadgen.Final{}
 	r.event("start", map[string]any{"duration_s": sc.Duration.Seconds()})
 
+	obs, err := r.startObservers()
+	if err != nil {
+		return err
+	}
 	runCtx, endRun := context.WithCancel(ctx)
 	defer endRun()
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var loadErrs []error
+	for name, o := range obs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := o.watch(runCtx); err != nil {
+				mu.Lock()
+				loadErrs = append(loadErrs, fmt.Errorf("%s: %w", name, err))
+				mu.Unlock()
+			}
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -232,8 +249,6 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 		})
 	}()
 
-	var mu sync.Mutex
-	var loadErrs []error
 	var lwg sync.WaitGroup
 	for _, l := range loads {
 		lwg.Add(1)
@@ -265,6 +280,11 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 	r.sum.EndedAt = time.Now()
 	if ctx.Err() != nil {
 		return fmt.Errorf("run aborted: %w", context.Cause(ctx))
+	}
+	for name, o := range obs {
+		if err := o.report(ctx, r.sum); err != nil {
+			loadErrs = append(loadErrs, fmt.Errorf("%s: %w", name, err))
+		}
 	}
 	if len(loadErrs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInfra, errors.Join(loadErrs...))
