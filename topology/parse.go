@@ -119,6 +119,7 @@ func Decode(d *yamlx.Decoder, n *yaml.Node, path string) (*Topology, bool) {
 		t.Regions = append(t.Regions, r)
 	}
 	decodeLinks(d, t, m["links"], n, yamlx.Field(path, "links"), names)
+	checkDBVoters(d, t, orNode(m["regions"], n), regionsPath)
 	return t, d.Len() == before
 }
 
@@ -157,7 +158,7 @@ func decodeRegion(d *yamlx.Decoder, n *yaml.Node, path string) (r Region, nameNo
 	roleLine := map[string]int{}
 	for j, gn := range groups {
 		gp := yamlx.Index(nodesPath, j)
-		gm, ok := d.Mapping(gn, gp, "role", "count", "cores", "service_time")
+		gm, ok := d.Mapping(gn, gp, "role", "count", "cores", "service_time", "voter")
 		if !ok {
 			continue
 		}
@@ -185,6 +186,7 @@ func decodeRegion(d *yamlx.Decoder, n *yaml.Node, path string) (r Region, nameNo
 			}
 		}
 		decodeCapacity(d, gm, gp, &g)
+		decodeVoter(d, gm, gp, &g)
 		if g.Role != "" && r.Name != "" && g.Count > 0 {
 			if name := NodeName(g.Role, r.Name, g.Count); len(name) > maxNameLen {
 				d.Errorf(gn, gp, "node name %q is %d characters; at most %d", name, len(name), maxNameLen)

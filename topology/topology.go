@@ -27,6 +27,10 @@ type Topology struct {
 	Regions []Region
 	Links   []Link
 	File    string // where it was read from, for messages
+	// Unsafe lists the unsafe switches a run turns on in the system under
+	// test (e.g. "db-early-ack"), to prove the checkers catch what they
+	// break. Never read from a topology file: a scenario or the CLI sets it.
+	Unsafe []string
 }
 
 // Region is one emulated datacenter: its own network and nodes.
@@ -46,6 +50,10 @@ type NodeGroup struct {
 	// Cores serves as fast as the host can. Only web groups may set them.
 	Cores       int
 	ServiceTime time.Duration
+	// NonVoter makes db nodes non-voting read replicas (`voter: false`):
+	// they follow the log but take no part in elections or quorums. Only
+	// db groups may set it.
+	NonVoter bool
 }
 
 // Link is the emulated WAN path between two regions, the same both ways.
