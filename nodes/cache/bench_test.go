@@ -73,15 +73,34 @@ func BenchmarkVsMemcached(b *testing.B) {
 	}{
 		{"get", 0}, {"set", 1}, {"get90set10", 10},
 	}
+	results := map[string]mixResult{}
 	for _, mix := range mixes {
 		for _, srv := range servers {
 			b.Run(mix.name+"/"+srv.name, func(b *testing.B) {
 				addr := startProcess(b, srv.start)
-				runMix(b, addr, mix.setEvery)
+				results[mix.name+"/"+srv.name] = runMix(b, addr, mix.setEvery)
 			})
 		}
 	}
+	// Printed, not logged: a parent benchmark's log shows only with -v.
+	fmt.Printf("\n%-22s %12s %10s %10s\n", "mix/server", "ops/s", "p50 µs", "p99 µs")
+	for _, mix := range mixes {
+		ours, ok1 := results[mix.name+"/faultline"]
+		theirs, ok2 := results[mix.name+"/memcached"]
+		for _, srv := range servers {
+			if r, ok := results[mix.name+"/"+srv.name]; ok {
+				fmt.Printf("%-22s %12.0f %10.0f %10.0f\n", mix.name+"/"+srv.name, r.ops, r.p50, r.p99)
+			}
+		}
+		if ok1 && ok2 {
+			fmt.Printf("%-22s %12.2f %10.2f %10.2f\n", mix.name+" ratio", ours.ops/theirs.ops, theirs.p50/ours.p50, theirs.p99/ours.p99)
+		}
+	}
+	fmt.Printf("(ratio: ops/s ours/memcached, latency memcached/ours; higher is better; goal >= 0.70)\n\n")
 }
+
+// mixResult is one server's last measured run of one mix.
+type mixResult struct{ ops, p50, p99 float64 }
 
 func startProcess(b *testing.B, start func(*testing.B, string) *exec.Cmd) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -111,7 +130,7 @@ func startProcess(b *testing.B, start func(*testing.B, string) *exec.Cmd) string
 	return ""
 }
 
-func runMix(b *testing.B, addr string, setEvery int) {
+func runMix(b *testing.B, addr string, setEvery int) mixResult {
 	mc := memcache.New(addr)
 	mc.Timeout = 10 * time.Second
 	mc.MaxIdleConns = benchWorkers
@@ -170,7 +189,10 @@ func runMix(b *testing.B, addr string, setEvery int) {
 	if firstErr != nil {
 		b.Fatal(fmt.Errorf("workload: %w", firstErr))
 	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
-	b.ReportMetric(float64(all.ValueAtQuantile(50)), "p50-µs")
-	b.ReportMetric(float64(all.ValueAtQuantile(99)), "p99-µs")
+	r := mixResult{ops: float64(b.N) / elapsed.Seconds(),
+		p50: float64(all.ValueAtQuantile(50)), p99: float64(all.ValueAtQuantile(99))}
+	b.ReportMetric(r.ops, "ops/s")
+	b.ReportMetric(r.p50, "p50-µs")
+	b.ReportMetric(r.p99, "p99-µs")
+	return r
 }
