@@ -17,14 +17,17 @@ import (
 // wan's control API; they find both from the run's labels when injected.
 func init() {
 	Register("region-down", newRegionDown)
+	Register("region-isolate", func(env Env, spec Spec) (Fault, error) { return &regionIsolate{env: env, regions: spec.Targets}, nil })
 	Register("partition", func(env Env, spec Spec) (Fault, error) { return &partition{env: env, spec: spec}, nil })
 	Register("isolate", func(env Env, spec Spec) (Fault, error) { return &isolate{env: env, nodes: spec.Targets}, nil })
 	Register("link", newLink)
 	Register("slow", newSlow)
 }
 
-// regionDown kills every node of its regions; heal starts them again (with
-// their routes). The wan, which belongs to no region, is never touched.
+// regionDown kills the servers of its regions; heal starts them again (with
+// their routes). A region's loadgens are its users, who live outside the
+// datacenter: they stay up and go elsewhere, as real clients would. The wan,
+// which belongs to no region, is never touched.
 type regionDown struct {
 	env     Env
 	regions []string
@@ -39,24 +42,64 @@ func newRegionDown(env Env, spec Spec) (Fault, error) {
 }
 
 func (f *regionDown) Inject(ctx context.Context) error {
-	f.kill.targets = nil
-	for _, r := range f.regions {
-		cs, err := f.env.Runtime.List(ctx, runtime.Labels{runtime.LabelRun: f.env.RunID, runtime.LabelRegion: r})
-		if err != nil {
-			return fmt.Errorf("region-down %s: %w", r, err)
-		}
-		if len(cs) == 0 {
-			return fmt.Errorf("region-down: run %s has no nodes in region %q", f.env.RunID, r)
-		}
-		for _, c := range cs {
-			f.kill.targets = append(f.kill.targets, c.Labels[runtime.LabelNode])
-		}
+	servers, err := regionServers(ctx, f.env, "region-down", f.regions)
+	if err != nil {
+		return err
 	}
-	slices.Sort(f.kill.targets)
+	f.kill.targets = servers
 	return f.kill.Inject(ctx)
 }
 
+// regionServers lists the nodes of regions that belong to the datacenter:
+// every node but the loadgens.
+func regionServers(ctx context.Context, env Env, kind string, regions []string) ([]string, error) {
+	var out []string
+	for _, r := range regions {
+		cs, err := env.Runtime.List(ctx, runtime.Labels{runtime.LabelRun: env.RunID, runtime.LabelRegion: r})
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", kind, r, err)
+		}
+		n := len(out)
+		for _, c := range cs {
+			if c.Labels[runtime.LabelRole] != "loadgen" {
+				out = append(out, c.Labels[runtime.LabelNode])
+			}
+		}
+		if len(out) == n {
+			return nil, fmt.Errorf("%s: run %s has no servers in region %q", kind, env.RunID, r)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 func (f *regionDown) Heal(ctx context.Context) error { return f.kill.Heal(ctx) }
+
+// regionIsolate cuts a region's servers off from every other node, its own
+// region's loadgens included: the datacenter drops off the network while its
+// users, who are outside it, can still reach the other regions. (A region
+// partition on the wan, by contrast, takes the region's users with it.)
+type regionIsolate struct {
+	env     Env
+	regions []string
+	cut     *partition
+}
+
+func (f *regionIsolate) Inject(ctx context.Context) error {
+	servers, err := regionServers(ctx, f.env, "region-isolate", f.regions)
+	if err != nil {
+		return err
+	}
+	f.cut = &partition{env: f.env, spec: Spec{Kind: "partition", Targets: servers}}
+	return f.cut.Inject(ctx)
+}
+
+func (f *regionIsolate) Heal(ctx context.Context) error {
+	if f.cut == nil {
+		return nil
+	}
+	return f.cut.Heal(ctx)
+}
 
 // partition cuts Targets off from Peers: between whole regions on the wan
 // (one rule per direction), or between nodes with drop rules in the

@@ -90,3 +90,29 @@ func TestPlayWaitsForTheTargetsHeal(t *testing.T) {
 		assert.Equal(t, -1.0, got[1].HealedAt)
 	})
 }
+
+// A region's loadgens are its users: region-down kills the servers only.
+func TestRegionDownSparesTheRegionsUsers(t *testing.T) {
+	rt := memory.New()
+	ctx := context.Background()
+	for _, n := range []struct{ name, role, region string }{
+		{"web-b-1", "web", "b"}, {"lb-b-1", "lb", "b"}, {"loadgen-b-1", "loadgen", "b"}, {"web-a-1", "web", "a"},
+	} {
+		require.NoError(t, rt.Create(ctx, runtime.ContainerSpec{Name: n.name, Image: "x", Labels: runtime.Labels{
+			runtime.LabelRun: "r1", runtime.LabelRole: n.role, runtime.LabelRegion: n.region, runtime.LabelNode: n.name}}))
+		require.NoError(t, rt.Start(ctx, n.name))
+	}
+	f, err := New(Env{Runtime: rt, RunID: "r1"}, Spec{Kind: "region-down", Targets: []string{"b"}})
+	require.NoError(t, err)
+	require.NoError(t, f.Inject(ctx))
+	for n, want := range map[string]runtime.State{"web-b-1": runtime.StateExited, "lb-b-1": runtime.StateExited,
+		"loadgen-b-1": runtime.StateRunning, "web-a-1": runtime.StateRunning} {
+		info, err := rt.Inspect(ctx, n)
+		require.NoError(t, err)
+		assert.Equal(t, want, info.State, n)
+	}
+
+	f, err = New(Env{Runtime: rt, RunID: "r1"}, Spec{Kind: "region-down", Targets: []string{"c"}})
+	require.NoError(t, err)
+	assert.ErrorContains(t, f.Inject(ctx), `no servers in region "c"`)
+}

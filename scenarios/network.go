@@ -142,11 +142,13 @@ func (v *validator) loss(n *yaml.Node, path string) (float64, bool) {
 }
 
 // regional turns the nodes picked for a region-level fault into region
-// names: region-down and link always act on regions, partition when its
-// target is a whole region. region-down also reserves every node of the
-// region, since all of them go down.
+// names: region-down, region-isolate and link always act on regions,
+// partition when its target is a whole region. region-down and
+// region-isolate also reserve every server of the region (every node but
+// its loadgens, the region's users), since all of them go down or away.
 func (e *expansion) regional(kind string, t Target, picked []string, from, to time.Duration, who string, line int, path string) []string {
-	if picked == nil || !(kind == "region-down" || kind == "link" || (kind == "partition" && t.regionOnly())) {
+	wholeRegion := kind == "region-down" || kind == "region-isolate"
+	if picked == nil || !(wholeRegion || kind == "link" || (kind == "partition" && t.regionOnly())) {
 		return picked
 	}
 	var regions []string
@@ -155,11 +157,11 @@ func (e *expansion) regional(kind string, t Target, picked []string, from, to ti
 			regions = append(regions, p.Region)
 		}
 	}
-	if kind != "region-down" {
+	if !wholeRegion {
 		return regions
 	}
 	for _, p := range e.plan {
-		if !slices.Contains(regions, p.Region) || slices.Contains(picked, p.Name) {
+		if !slices.Contains(regions, p.Region) || slices.Contains(picked, p.Name) || p.Role == "loadgen" {
 			continue
 		}
 		if w, ok := e.clash(p.Name, from, to); ok {

@@ -10,7 +10,7 @@ import (
 )
 
 var netOpts = Options{
-	FaultKinds: []string{"kill", "pause", "partition", "isolate", "link", "slow", "region-down"},
+	FaultKinds: []string{"kill", "pause", "partition", "isolate", "link", "slow", "region-down", "region-isolate"},
 	Workloads:  []string{"api"},
 	Metrics:    []string{"requests", "error_rate"},
 }
@@ -20,7 +20,7 @@ duration: 60s
 topology:
   regions:
     - {name: a, subnet: 10.9.1.0/24, nodes: [{role: web, count: 2}]}
-    - {name: b, subnet: 10.9.2.0/24, nodes: [{role: web, count: 2}]}
+    - {name: b, subnet: 10.9.2.0/24, nodes: [{role: web, count: 2}, {role: loadgen, count: 1}]}
   links:
     - {between: [a, b], rtt: 10ms}
 `
@@ -33,6 +33,8 @@ func TestNetworkFaults(t *testing.T) {
 	}{
 		{`{at: 1s, kind: region-down, target: {region: b}, for: 5s}`,
 			Scheduled{Kind: "region-down", Targets: []string{"b"}}},
+		{`{at: 1s, kind: region-isolate, target: {region: b}, for: 5s}`,
+			Scheduled{Kind: "region-isolate", Targets: []string{"b"}}},
 		{`{at: 1s, kind: partition, target: {region: a}, peer: {region: b}, oneway: true, for: 5s}`,
 			Scheduled{Kind: "partition", Targets: []string{"a"}, Peers: []string{"b"}, OneWay: true}},
 		{`{at: 1s, kind: partition, target: {node: web-a-1}, peer: {node: web-b-2}, for: 5s}`,
@@ -92,6 +94,18 @@ func TestRegionDownReservesTheRegion(t *testing.T) {
 	}
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "region b goes down from 1s to 6s, but web-b-2 is already faulted")
+
+	// A region's loadgens are its users, not its servers: faulting one
+	// while the region is down or cut off is a plan, not a clash.
+	for _, kind := range []string{"region-down", "region-isolate"} {
+		s, err = Parse("net.yaml", []byte(netTop+`faults:
+  - {at: 1s, kind: `+kind+`, target: {role: web, region: b}, for: 5s}
+  - {at: 2s, kind: pause, target: {node: loadgen-b-1}, for: 1s}
+`), netOpts)
+		require.NoError(t, err, kind)
+		_, err = s.Expand(s.Topology.Plan("r"))
+		require.NoError(t, err, kind)
+	}
 }
 
 // The committed nemesis scenario: the same seed gives the same schedule,
