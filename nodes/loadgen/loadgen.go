@@ -13,6 +13,9 @@ import (
 	lg "github.com/faultline/faultline/loadgen"
 	"github.com/faultline/faultline/nodes/nodekit"
 	"github.com/prometheus/client_golang/prometheus"
+
+	// History workloads register themselves with package loadgen.
+	_ "github.com/faultline/faultline/workloads/db"
 )
 
 // Run runs the loadgen role until ctx ends.
@@ -33,7 +36,7 @@ type handler struct {
 	errors   *prometheus.CounterVec
 }
 
-// Handler serves POST /attack. Attacks end when their client disconnects or
+// Handler serves POST /attack and POST /history (see loadgen.HistoryHandler). Attacks end when their client disconnects or
 // when stop ends. One attack runs at a time: two would share the CPU and
 // neither's figures would mean what they claim.
 func Handler(stop context.Context, reg prometheus.Registerer) http.Handler {
@@ -52,6 +55,7 @@ func Handler(stop context.Context, reg prometheus.Registerer) http.Handler {
 	reg.MustRegister(h.running, h.requests, h.errors)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+lg.AttackPath, h.attack)
+	mux.HandleFunc("POST "+lg.HistoryPath, lg.HistoryHandler(stop))
 	return mux
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -123,10 +124,10 @@ type conn struct {
 	cur     int
 }
 
-func newConn(eps []string, opts []dbclient.Option) *conn {
+func newConn(eps []string, cfg config) *conn {
 	c := &conn{}
-	for _, ep := range eps {
-		c.clients = append(c.clients, dbclient.New(ep, opts...))
+	for _, ep := range append(slices.Clone(eps), cfg.fallback...) {
+		c.clients = append(c.clients, dbclient.New(ep, cfg.httpOpts...))
 	}
 	return c
 }
@@ -150,6 +151,7 @@ type config struct {
 	think     time.Duration
 	maxOps    int
 	httpOpts  []dbclient.Option
+	fallback  []string
 }
 
 func defaultConfig() config {
@@ -172,6 +174,12 @@ func Think(d time.Duration) Option { return func(c *config) { c.think = d } }
 // MaxOps bounds the operations of one client per run (default 100000), so
 // a run ends by itself even without a deadline.
 func MaxOps(n int) Option { return func(c *config) { c.maxOps = n } }
+
+// Fallback adds endpoints every client moves on to, in order, after its
+// region's own have failed: the other regions' nodes, nearest first.
+func Fallback(endpoints ...string) Option {
+	return func(c *config) { c.fallback = append(c.fallback, endpoints...) }
+}
 
 // HTTPOptions passes options to every dbclient.
 func HTTPOptions(opts ...dbclient.Option) Option {

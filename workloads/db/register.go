@@ -79,7 +79,7 @@ func NewRegister(regions Regions, opts ...RegisterOption) (*Register, error) {
 		_, eps := regions.endpoints(i)
 		r.clients = append(r.clients, &registerClient{
 			id:   i,
-			conn: newConn(eps, r.cfg.httpOpts),
+			conn: newConn(eps, r.cfg),
 			rng:  rand.New(rand.NewPCG(r.seed, uint64(i))),
 			seen: map[string]*string{},
 		})

@@ -46,7 +46,7 @@ func NewSet(regions Regions, prefix string, opts ...Option) (*Set, error) {
 	}
 	for i := range s.cfg.clients {
 		_, eps := regions.endpoints(i)
-		s.clients = append(s.clients, &setClient{id: i, conn: newConn(eps, s.cfg.httpOpts)})
+		s.clients = append(s.clients, &setClient{id: i, conn: newConn(eps, s.cfg)})
 	}
 	return s, nil
 }
