@@ -65,3 +65,32 @@ links:
 	require.NoError(t, yaml.Unmarshal(out, &f))
 	assert.Equal(t, []string{"web", "--cores", "4", "--service-time", "50ms"}, f.Services["web-a-1"].Command)
 }
+
+func TestGeoDNSKnowsEveryRegionAndNameserver(t *testing.T) {
+	top, err := topology.Load("../topology/geo.yaml")
+	require.NoError(t, err)
+	d, err := Plan(top, "r", nil)
+	require.NoError(t, err)
+	var cmd []string
+	for _, c := range d.Containers {
+		if c.Labels[runtime.LabelNode] == "geodns-eu-west-1" {
+			cmd = c.Cmd
+		}
+	}
+	assert.Equal(t, []string{"geodns", "--dns-listen", ":53", "--listen", ":8080",
+		"--ttl", "2s", "--check-interval", "500ms", "--check-timeout", "400ms", "--fall", "3", "--rise", "2",
+		"--region", "name=us-east,subnet=10.212.1.0/24,lb=10.212.1.10:8080",
+		"--region", "name=eu-west,subnet=10.212.2.0/24,lb=10.212.2.10:8080",
+		"--region", "name=ap-south,subnet=10.212.3.0/24,lb=10.212.3.10:8080",
+		"--rtt", "us-east:eu-west=70", "--rtt", "us-east:ap-south=190", "--rtt", "eu-west:ap-south=120",
+		"--nameserver", "ns-us-east.faultline.test=10.212.1.13",
+		"--nameserver", "ns-eu-west.faultline.test=10.212.2.13",
+		"--nameserver", "ns-ap-south.faultline.test=10.212.3.13",
+	}, cmd)
+	// Own region first, then the nearest: eu-west is 70 ms from us-east and
+	// 120 ms from ap-south.
+	assert.Equal(t, []string{"10.212.2.13:53", "10.212.1.13:53", "10.212.3.13:53"}, d.Resolvers(top, "eu-west"))
+	plain, err := Plan(topology.Default(), "r", nil)
+	require.NoError(t, err)
+	assert.Empty(t, plain.Resolvers(topology.Default(), "us-east"), "no geodns, no resolvers")
+}

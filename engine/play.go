@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -186,7 +188,15 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 			if err != nil {
 				return fmt.Errorf("%w: %v", ErrInfra, err)
 			}
+			// With geodns in the topology, clients find the application by
+			// name through their region's DNS (and the others' as fallbacks),
+			// so a failover reaches them the way it reaches real users.
+			resolvers := r.dep.Resolvers(sc.Topology, region)
+			if len(resolvers) > 0 {
+				target = "http://" + net.JoinHostPort(sc.Topology.DNS.AppName(), strconv.Itoa(deploy.Port))
+			}
 			spec := attackSpec(l, target, sc.Duration, userSeed(sc.Seed, region))
+			spec.Resolvers = resolvers
 			// The scenario was validated against the workload names only; a
 			// model the workload cannot run fails here, before any load.
 			if err := spec.Validate(); err != nil {

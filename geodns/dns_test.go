@@ -253,4 +253,11 @@ func TestTenThousandQueriesPerRegion(t *testing.T) {
 			assert.Equal(t, want, counterValue(s.metrics.answers[i][j]), "answers %s→%s", client.Name, s.cfg.Regions[j].Name)
 		}
 	}
+	// The state endpoint carries the same counts, for the controller.
+	st := s.State()
+	for _, client := range s.cfg.Regions {
+		assert.Equal(t, uint64(n), st.Answers[client.Name][client.Name], client.Name)
+	}
+	assert.Equal(t, uint64(n*len(s.cfg.Regions)), st.Rcodes["NOERROR"])
+	assert.Zero(t, st.Rcodes["SERVFAIL"])
 }

@@ -2,6 +2,7 @@ package geodns
 
 import (
 	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -11,7 +12,7 @@ import (
 // counters up front keeps label hashing off the answer path.
 var (
 	qtypeLabels = []string{"A", "AAAA", "NS", "SOA", "ANY", "OTHER"}
-	rcodeLabels = []string{"NOERROR", "FORMERR", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "OTHER"}
+	rcodeLabels = []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "OTHER"}
 )
 
 // unknownRegion labels clients that match no region subnet.
@@ -85,21 +86,61 @@ func qtypeIndex(t uint16) int {
 	return 5
 }
 
-// rcodeIndex has a label for every rcode ServeDNS returns today.
+// rcodeIndex has a label for every rcode ServeDNS returns today, and for
+// SERVFAIL, which it must never return: its count proves that.
 func rcodeIndex(rc int) int {
 	switch rc {
 	case dns.RcodeSuccess:
 		return 0
 	case dns.RcodeFormatError:
 		return 1
-	case dns.RcodeNameError:
+	case dns.RcodeServerFailure:
 		return 2
-	case dns.RcodeNotImplemented:
+	case dns.RcodeNameError:
 		return 3
-	case dns.RcodeRefused:
+	case dns.RcodeNotImplemented:
 		return 4
-	case dns.RcodeBadVers:
+	case dns.RcodeRefused:
 		return 5
+	case dns.RcodeBadVers:
+		return 6
 	}
-	return 6
+	return 7
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		// A plain counter's Write cannot fail; zero is the honest fallback.
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
+
+// answerCounts is the answers counter as client region → served region →
+// count, for State.
+func (m *metrics) answerCounts(regions []Region) map[string]map[string]uint64 {
+	out := make(map[string]map[string]uint64, len(m.answers))
+	for i, row := range m.answers {
+		client := unknownRegion
+		if i < len(regions) {
+			client = regions[i].Name
+		}
+		out[client] = make(map[string]uint64, len(row))
+		for j, c := range row {
+			out[client][regions[j].Name] = uint64(counterValue(c))
+		}
+	}
+	return out
+}
+
+// rcodeCounts sums the queries counter over query types, by response code.
+func (m *metrics) rcodeCounts() map[string]uint64 {
+	out := make(map[string]uint64, len(rcodeLabels))
+	for _, row := range m.queries {
+		for j, c := range row {
+			out[rcodeLabels[j]] += uint64(counterValue(c))
+		}
+	}
+	return out
 }

@@ -159,6 +159,11 @@ type State struct {
 	Regions       []RegionState     `json:"regions"`
 	Mapping       map[string]string `json:"mapping"` // client region → served region
 	Events        []Event           `json:"events"`
+	// Answers counts the geo-routed answers given since start, by client
+	// region ("unknown" for no known subnet) and served region.
+	Answers map[string]map[string]uint64 `json:"answers"`
+	// Rcodes counts every response since start by response code.
+	Rcodes map[string]uint64 `json:"rcodes"`
 }
 
 // RegionState is one region in State.
@@ -195,6 +200,8 @@ func (s *Server) State() State {
 		st.Mapping[r.Name] = by
 	}
 	st.Mapping[unknownRegion] = st.Mapping[s.cfg.DefaultRegion]
+	st.Answers = s.metrics.answerCounts(s.cfg.Regions)
+	st.Rcodes = s.metrics.rcodeCounts()
 	return st
 }
 

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"strconv"
+	"time"
 )
 
 // The file shape, for writing a topology back out (a run directory keeps the
@@ -11,6 +12,16 @@ type fileTopology struct {
 	Image   string       `yaml:"image"`
 	Regions []fileRegion `yaml:"regions"`
 	Links   []fileLink   `yaml:"links,omitempty"`
+	DNS     *fileDNS     `yaml:"dns,omitempty"`
+}
+
+type fileDNS struct {
+	Zone          string `yaml:"zone,omitempty"`
+	TTL           string `yaml:"ttl,omitempty"`
+	CheckInterval string `yaml:"check_interval,omitempty"`
+	CheckTimeout  string `yaml:"check_timeout,omitempty"`
+	Fall          int    `yaml:"fall,omitempty"`
+	Rise          int    `yaml:"rise,omitempty"`
 }
 
 type fileRegion struct {
@@ -55,7 +66,18 @@ func (t *Topology) MarshalYAML() (any, error) {
 		}
 		out.Links = append(out.Links, fl)
 	}
+	if t.DNS != (DNS{}) {
+		out.DNS = &fileDNS{Zone: t.DNS.Zone, TTL: durationOrEmpty(t.DNS.TTL), CheckInterval: durationOrEmpty(t.DNS.CheckInterval),
+			CheckTimeout: durationOrEmpty(t.DNS.CheckTimeout), Fall: t.DNS.Fall, Rise: t.DNS.Rise}
+	}
 	return out, nil
+}
+
+func durationOrEmpty(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
 }
 
 // FormatBandwidth writes bits per second the way ParseBandwidth reads them,

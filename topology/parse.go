@@ -70,7 +70,7 @@ func Decode(d *yamlx.Decoder, n *yaml.Node, path string) (*Topology, bool) {
 		Image: DefaultImage,
 		File:  d.File(),
 	}
-	m, ok := d.Mapping(n, path, "name", "image", "regions", "links")
+	m, ok := d.Mapping(n, path, "name", "image", "regions", "links", "dns")
 	if !ok {
 		return nil, false
 	}
@@ -119,6 +119,7 @@ func Decode(d *yamlx.Decoder, n *yaml.Node, path string) (*Topology, bool) {
 		t.Regions = append(t.Regions, r)
 	}
 	decodeLinks(d, t, m["links"], n, yamlx.Field(path, "links"), names)
+	t.DNS = decodeDNS(d, m["dns"], yamlx.Field(path, "dns"))
 	checkDBVoters(d, t, orNode(m["regions"], n), regionsPath)
 	return t, d.Len() == before
 }

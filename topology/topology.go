@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"sort"
 	"time"
 )
 
@@ -26,6 +27,7 @@ type Topology struct {
 	Image   string
 	Regions []Region
 	Links   []Link
+	DNS     DNS
 	File    string // where it was read from, for messages
 	// Unsafe lists the unsafe switches a run turns on in the system under
 	// test (e.g. "db-early-ack"), to prove the checkers catch what they
@@ -185,6 +187,34 @@ func (t *Topology) NearestHealthy(from string, healthy func(region string) bool)
 		}
 	}
 	return best, found
+}
+
+// ByDistance lists the regions from from outwards: from itself first (when
+// it is a region), then the others by RTT, ties broken by name, the same
+// order NearestHealthy prefers.
+func (t *Topology) ByDistance(from string) []string {
+	var out []string
+	for _, r := range t.Regions {
+		out = append(out, r.Name)
+	}
+	rank := func(r string) (int, time.Duration) {
+		if r == from {
+			return 0, 0
+		}
+		return 1, t.RTT(from, r)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		ri, di := rank(out[i])
+		rj, dj := rank(out[j])
+		if ri != rj {
+			return ri < rj
+		}
+		if di != dj {
+			return di < dj
+		}
+		return out[i] < out[j]
+	})
+	return out
 }
 
 // NetworkName is the Docker network of a region in one run.

@@ -90,6 +90,8 @@ func TestNearestHealthy(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+	assert.Equal(t, []string{"us-east", "ca-central", "eu-west", "ap-south"}, top.ByDistance("us-east"))
+	assert.Equal(t, []string{"ap-south", "ca-central", "eu-west", "us-east"}, top.ByDistance("ap-south"), "no link counts as 0 RTT")
 }
 
 func TestPlan(t *testing.T) {
@@ -208,6 +210,13 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{"repeated field", "regions:\n  - {name: a, subnet: 10.0.0.0/24, name: b}\n", []string{
 			`t.yaml:2:36: regions[0].name: repeated field (first set on line 2)`,
+		}},
+		{"dns typos and bounds", "regions:\n  - {name: a, subnet: 10.0.0.0/24}\ndns: {zone: Bad_Zone, ttl: 0s, check_interval: 10ms, fall: 0, rize: 2}\n", []string{
+			`t.yaml:3:13: dns.zone: "Bad_Zone" is not a domain name of DNS labels (like faultline.test)`,
+			`t.yaml:3:28: dns.ttl: must be between 1s and 1h0m0s, got 0s`,
+			`t.yaml:3:48: dns.check_interval: must be between 50ms and 1m0s, got 10ms`,
+			`t.yaml:3:60: dns.fall: must be between 1 and 100, got 0`,
+			`t.yaml:3:63: dns.rize: unknown field (did you mean "rise"?)`,
 		}},
 		{"missing name and subnet", "regions:\n  - nodes: []\n", []string{
 			`t.yaml:2:5: regions[0].name: required`,
@@ -365,7 +374,13 @@ func FuzzParseTopology(f *testing.F) {
 func TestRoundTrip(t *testing.T) {
 	two, err := Parse("two.yaml", []byte(validTwo))
 	require.NoError(t, err)
-	for _, top := range []*Topology{Default(), two} {
+	geo, err := Load("geo.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, DNS{TTL: 2 * time.Second, CheckInterval: 500 * time.Millisecond, CheckTimeout: 400 * time.Millisecond, Fall: 3, Rise: 2}, geo.DNS)
+	assert.Equal(t, "app.faultline.test", geo.DNS.AppName())
+	assert.True(t, geo.HasRole("geodns"))
+	assert.False(t, two.HasRole("geodns"))
+	for _, top := range []*Topology{Default(), two, geo} {
 		data, err := yaml.Marshal(top)
 		require.NoError(t, err)
 		again, err := Parse(top.File, data)
