@@ -170,4 +170,3 @@ func (w *fakeWriter) TsigTimersOnly(bool) {}
 func (w *fakeWriter) Hijack()             {}
 
 func udpFrom(ip string) net.Addr { return &net.UDPAddr{IP: net.ParseIP(ip), Port: 40000} }
-

@@ -2,9 +2,9 @@ package geodns
 
 import (
 	"github.com/miekg/dns"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // The query counters use small fixed label sets: a label per arbitrary qtype
