@@ -31,6 +31,7 @@ func HTML(w io.Writer, s *Summary) error {
 		v.Faults = append(v.Faults, row)
 	}
 	v.Charts = charts(s, v.Colors)
+	v.Sections = sections(s)
 	if err := htmlTmpl.Execute(w, v); err != nil {
 		return fmt.Errorf("render %s: %w", HTMLFile, err)
 	}
@@ -38,15 +39,16 @@ func HTML(w io.Writer, s *Summary) error {
 }
 
 type htmlView struct {
-	S       *Summary
-	Regions []string
-	Colors  []regionColor
-	Charts  []template.HTML
-	Faults  []faultRow
-	Stats   []RecoveryStat
-	Bound   float64
-	Factor  float64
-	SlackMS float64
+	S        *Summary
+	Regions  []string
+	Colors   []regionColor
+	Charts   []template.HTML
+	Faults   []faultRow
+	Stats    []RecoveryStat
+	Sections []Section
+	Bound    float64
+	Factor   float64
+	SlackMS  float64
 	// The loadgen's own bottleneck thresholds, for the report to state.
 	CPULimit, AchievedMin float64
 }
@@ -233,6 +235,10 @@ svg .band{font-size:11px;fill:#991b1b}svg .marker{font-size:10px;fill:#7c3aed}sv
 <table><tr><th>region</th><th class="n">users N</th><th class="n">think Z s</th><th class="n">response R s</th><th class="n">throughput X req/s</th><th class="n">N/(R+Z)</th><th class="n">error</th><th>law holds</th></tr>
 {{range $k, $c := .}}<tr{{if not $c.LawHolds}} class="bad"{{end}}><td>{{$k}}</td><td class="n">{{$c.Users}}</td><td class="n">{{num $c.ThinkS}}</td><td class="n">{{num $c.ResponseS}}</td><td class="n">{{num $c.ThroughputRPS}}</td><td class="n">{{num $c.PredictedRPS}}</td><td class="n">{{pct $c.LawError}}</td><td>{{if $c.LawHolds}}yes{{else}}no{{end}}</td></tr>
 {{end}}</table>{{end}}
+{{range .Sections}}<h2>{{.Title}}</h2>{{with .Note}}<p class="meta">{{.}}</p>{{end}}
+{{if .Header}}{{$num := .Numeric}}<table><tr>{{range $i, $h := .Names}}<th{{if index $num $i}} class="n"{{end}}>{{$h}}</th>{{end}}</tr>
+{{range .Rows}}<tr{{if .Bad}} class="bad"{{end}}>{{range $i, $c := .Cells}}<td{{if and (lt $i (len $num)) (index $num $i)}} class="n"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table>{{end}}{{end}}
 {{with .S.Loadgen}}<h2>Load generators</h2><p class="meta">A generator that used more than {{num $.CPULimit}} of a core, or sent under {{pct $.AchievedMin}} of the requests due, set the pace itself: the figures then describe it more than the system under test.</p>
 <table><tr><th>region</th><th class="n">CPU s</th><th class="n">CPU % of one core</th><th>generator-limited</th></tr>
 {{range $k, $v := .}}<tr{{if or $v.GeneratorLimited $v.LimitedSeconds}} class="bad"{{end}}><td>{{$k}}</td><td class="n">{{num $v.CPUSeconds}}</td><td class="n">{{printf "%.1f" $v.CPUPercent}}</td><td>{{with $v.GeneratorLimited}}{{.}}{{else}}no{{end}}{{with $v.LimitedSeconds}}; behind in {{len .}} s: t = {{range $i, $t := .}}{{if $i}}, {{end}}{{$t}}{{end}}{{end}}</td></tr>

@@ -190,6 +190,9 @@ func Markdown(w io.Writer, s *Summary) error {
 			p("| %s | %d | %s | %s | %s | %s | %s%% | %s |\n", name, c.Users, num(c.ThinkS), num(c.ResponseS), num(c.ThroughputRPS), num(c.PredictedRPS), num(100*c.LawError), yesNo(c.LawHolds))
 		}
 	}
+	for _, sec := range sections(s) {
+		p("%s", sec.markdown())
+	}
 	if len(s.Loadgen) > 0 {
 		var parts []string
 		for _, name := range sortedKeys(s.Loadgen) {
