@@ -17,6 +17,11 @@ import (
 // time for the fallbacks within a request's dial.
 const perServerTimeout = time.Second
 
+// serverPenalty is how long a server that failed is asked only after the
+// others: long enough that a dead region's DNS costs its clients one
+// timeout, short enough that they return soon after it recovers.
+const serverPenalty = 10 * time.Second
+
 // resolver resolves names through the given DNS servers in order, caching
 // each answer for its TTL the way a stub resolver with a cache does: a
 // failover that changes the answer is seen once the old answer expires, and
@@ -28,9 +33,10 @@ type resolver struct {
 	tcp     *dns.Client
 	now     func() time.Time
 
-	mu     sync.Mutex
-	cache  map[string]answer
-	flight singleflight.Group
+	mu       sync.Mutex
+	cache    map[string]answer
+	badUntil map[string]time.Time // servers that failed lately go last
+	flight   singleflight.Group
 }
 
 type answer struct {
@@ -41,11 +47,12 @@ type answer struct {
 func newResolver(servers []string, timeout time.Duration) *resolver {
 	t := min(timeout, perServerTimeout)
 	return &resolver{
-		servers: servers,
-		udp:     &dns.Client{Net: "udp", Timeout: t},
-		tcp:     &dns.Client{Net: "tcp", Timeout: t},
-		now:     time.Now,
-		cache:   map[string]answer{},
+		servers:  servers,
+		udp:      &dns.Client{Net: "udp", Timeout: t},
+		tcp:      &dns.Client{Net: "tcp", Timeout: t},
+		now:      time.Now,
+		cache:    map[string]answer{},
+		badUntil: map[string]time.Time{},
 	}
 }
 
@@ -113,12 +120,13 @@ func (r *resolver) query(ctx context.Context, name string) ([]netip.Addr, time.D
 	m := new(dns.Msg)
 	m.SetQuestion(name, dns.TypeA)
 	var last error = errors.New("no resolver")
-	for _, server := range r.servers {
+	for _, server := range r.order() {
 		in, _, err := r.udp.ExchangeContext(ctx, m, server)
 		if err == nil && in.Truncated {
 			in, _, err = r.tcp.ExchangeContext(ctx, m, server)
 		}
 		if err != nil {
+			r.failed(server)
 			last = &net.DNSError{Err: err.Error(), Name: name, Server: server, IsTimeout: isTimeout(err)}
 			continue
 		}
@@ -127,6 +135,7 @@ func (r *resolver) query(ctx context.Context, name string) ([]netip.Addr, time.D
 		case dns.RcodeNameError:
 			return nil, 0, &net.DNSError{Err: "no such host", Name: name, Server: server, IsNotFound: true}
 		default:
+			r.failed(server)
 			last = &net.DNSError{Err: "server misbehaving: " + dns.RcodeToString[in.Rcode], Name: name, Server: server}
 			continue
 		}
@@ -150,6 +159,31 @@ func (r *resolver) query(ctx context.Context, name string) ([]netip.Addr, time.D
 		return addrs, time.Duration(ttl) * time.Second, nil
 	}
 	return nil, 0, last
+}
+
+// order is the servers to ask, in the configured order except that a server
+// which failed within serverPenalty goes last: a stub resolver that kept
+// asking a dead first server would add its timeout to every lookup.
+func (r *resolver) order() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	out := make([]string, 0, len(r.servers))
+	var bad []string
+	for _, s := range r.servers {
+		if until, ok := r.badUntil[s]; ok && now.Before(until) {
+			bad = append(bad, s)
+			continue
+		}
+		out = append(out, s)
+	}
+	return append(out, bad...)
+}
+
+func (r *resolver) failed(server string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.badUntil[server] = r.now().Add(serverPenalty)
 }
 
 func isTimeout(err error) bool {

@@ -131,6 +131,13 @@ func TestResolverHonoursTTL(t *testing.T) {
 	assert.True(t, dnsErr.IsNotFound)
 	assert.Equal(t, KindDNS, Classify(0, (&net.OpError{Op: "dial", Net: "tcp", Err: err}).Error()))
 
+	// The dead first resolver failed the first lookup: it is asked last
+	// while its penalty lasts, and first again after.
+	dead := r.servers[0]
+	assert.Equal(t, []string{g.addr, dead}, r.order())
+	now = now.Add(serverPenalty)
+	assert.Equal(t, []string{dead, g.addr}, r.order())
+
 	only := newResolver([]string{deadResolver(t)}, time.Second)
 	_, err = only.lookup(ctx, "app.faultline.test")
 	require.ErrorAs(t, err, &dnsErr, "every resolver failed")

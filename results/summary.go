@@ -47,6 +47,8 @@ type Summary struct {
 	// Markers are instants worth seeing on the time axis (scaling events,
 	// leader changes, DNS answer shifts); capabilities append their own kinds.
 	Markers []Marker `json:"markers,omitempty"`
+	// GeoDNS is how the DNS moved each region's clients (runs with geodns).
+	GeoDNS *GeoDNS `json:"geodns,omitempty"`
 }
 
 // Marker is one instant on the run's time axis, drawn as a vertical line.
