@@ -33,8 +33,17 @@ func Attack(ctx context.Context, spec AttackSpec, out func(Bucket)) (Final, erro
 			return Final{Error: err.Error()}, fmt.Errorf("attack %s: wait for start: %w", spec.Target, err)
 		}
 	}
-	client, transport := newHTTPClient(spec)
+	client, transport, res := newHTTPClient(spec)
 	defer transport.CloseIdleConnections()
+	if res != nil {
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			res.recycle(rctx, transport)
+		}()
+		defer func() { stop(); <-done }()
+	}
 
 	var final Final
 	if spec.Users != nil {
@@ -116,12 +125,16 @@ func maxWorkers(spec AttackSpec, s schedule) uint64 {
 	return uint64(math.Min(n, maxWorkersCap))
 }
 
-func newHTTPClient(spec AttackSpec) (*http.Client, *http.Transport) {
+// newHTTPClient returns the attack's client and, when the target is
+// resolved through spec.Resolvers, the resolver.
+func newHTTPClient(spec AttackSpec) (*http.Client, *http.Transport, *resolver) {
 	timeout := spec.timeout()
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	dial := d.DialContext
+	var res *resolver
 	if len(spec.Resolvers) > 0 {
-		dial = newResolver(spec.Resolvers, timeout).dialer(d)
+		res = newResolver(spec.Resolvers, timeout)
+		dial = res.dialer(d)
 	}
 	tr := &http.Transport{
 		Proxy:               nil, // load goes straight to the target, never via an env proxy
@@ -129,7 +142,7 @@ func newHTTPClient(spec AttackSpec) (*http.Client, *http.Transport) {
 		MaxIdleConnsPerHost: maxWorkersCap,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &http.Client{Timeout: timeout, Transport: tr}, tr
+	return &http.Client{Timeout: timeout, Transport: tr}, tr, res
 }
 
 // acc accumulates one second's results until the next flush.

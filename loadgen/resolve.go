@@ -161,6 +161,44 @@ func (r *resolver) query(ctx context.Context, name string) ([]netip.Addr, time.D
 	return nil, 0, last
 }
 
+// recycleEvery is how often recycle looks for expired answers.
+const recycleEvery = 250 * time.Millisecond
+
+// recycle closes tr's idle connections whenever a cached answer expires,
+// until ctx ends. Without it a keep-alive connection outlives its DNS
+// answer indefinitely: a client moved away from a dead region would never
+// come back, and one behind a live but failed-over name would never move.
+// Busy connections are closed once they go idle, so no request fails.
+func (r *resolver) recycle(ctx context.Context, tr interface{ CloseIdleConnections() }) {
+	t := time.NewTicker(recycleEvery)
+	defer t.Stop()
+	last := r.now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := r.now()
+		if r.expiredBetween(last, now) {
+			tr.CloseIdleConnections()
+		}
+		last = now
+	}
+}
+
+// expiredBetween says whether a cached answer expired in (from, to].
+func (r *resolver) expiredBetween(from, to time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range r.cache {
+		if a.expires.After(from) && !a.expires.After(to) {
+			return true
+		}
+	}
+	return false
+}
+
 // order is the servers to ask, in the configured order except that a server
 // which failed within serverPenalty goes last: a stub resolver that kept
 // asking a dead first server would add its timeout to every lookup.

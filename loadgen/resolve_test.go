@@ -210,3 +210,34 @@ func TestAttackDNSFailure(t *testing.T) {
 	assert.EqualValues(t, 10, tot.Requests)
 	assert.Equal(t, map[string]int64{KindDNS: 10}, tot.ErrorsByKind)
 }
+
+// A keep-alive connection does not outlive its DNS answer: when the name
+// moves while the old server still answers, the client follows once the
+// answer expires instead of riding its open connection forever.
+func TestAttackRecyclesConnectionsWhenTheAnswerExpires(t *testing.T) {
+	l1, l2 := listenPair(t)
+	var hitsA, hitsB atomic.Int64
+	srvA := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hitsA.Add(1) }))
+	srvA.Listener = l1
+	srvA.Start()
+	defer srvA.Close()
+	srvB := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hitsB.Add(1) }))
+	srvB.Listener = l2
+	srvB.Start()
+	defer srvB.Close()
+	port := l1.Addr().(*net.TCPAddr).Port
+	g := startGeoDNS(t, port)
+
+	timer := time.AfterFunc(time.Second, g.failover)
+	defer timer.Stop()
+	tot, _, final, err := collect(t, context.Background(), AttackSpec{
+		Target: "http://app.faultline.test:" + strconv.Itoa(port), Workload: "api", Rate: 50, Duration: 4 * time.Second,
+		Resolvers: []string{g.addr}, Timeout: time.Second,
+	})
+	require.NoError(t, err)
+	t.Logf("a %d, b %d, errors %v", hitsA.Load(), hitsB.Load(), tot.ErrorsByKind)
+	assert.Zero(t, tot.Errors, "recycling closes idle connections only")
+	assert.Positive(t, hitsA.Load())
+	assert.Positive(t, hitsB.Load(), "the client left a's open connections for b")
+	assert.Equal(t, final.Requests, hitsA.Load()+hitsB.Load())
+}
