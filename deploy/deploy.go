@@ -143,11 +143,21 @@ func Supported(top *topology.Topology) error {
 
 func hostPort(ip netip.Addr) string { return netip.AddrPortFrom(ip, Port).String() }
 
-// EntryURL is the base URL of a region's public entry (its first lb).
+// EntryURL is the base URL of a region's public entry: its first lb; in a
+// region without one, its first edge (a CDN in front of the origin); in a
+// region with neither, the origin region's lb across the WAN (far clients).
 func (d *Deployment) EntryURL(region string) (string, bool) {
-	for _, n := range d.Nodes {
-		if n.Region == region && n.Role == "lb" {
-			return "http://" + hostPort(n.IP), true
+	for _, role := range []string{"lb", "edge"} {
+		if ns := d.NodesOf(role, region); len(ns) > 0 {
+			return "http://" + hostPort(ns[0].IP), true
+		}
+	}
+	if len(d.NodesOf("", region)) == 0 {
+		return "", false
+	}
+	for _, r := range d.Regions() {
+		if ns := d.NodesOf("lb", r); len(ns) > 0 {
+			return "http://" + hostPort(ns[0].IP), true
 		}
 	}
 	return "", false

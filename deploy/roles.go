@@ -60,14 +60,22 @@ func init() {
 }
 
 // webArgs passes the capacity model, when the topology sets one (see
-// topology.NodeGroup).
-func webArgs(n topology.NodePlan, _ peerSet) ([]string, error) {
-	if n.Cores == 0 {
-		return nil, nil
+// topology.NodeGroup), and the region's cache nodes, over which the web's
+// client hashes keys.
+func webArgs(n topology.NodePlan, p peerSet) ([]string, error) {
+	var args []string
+	if n.Cores > 0 {
+		args = append(args, "--cores", strconv.Itoa(n.Cores))
+		if n.ServiceTime > 0 {
+			args = append(args, "--service-time", n.ServiceTime.String())
+		}
 	}
-	args := []string{"--cores", strconv.Itoa(n.Cores)}
-	if n.ServiceTime > 0 {
-		args = append(args, "--service-time", n.ServiceTime.String())
+	if caches := p.in(n.Region, "cache"); len(caches) > 0 {
+		addrs := make([]string, len(caches))
+		for i, c := range caches {
+			addrs[i] = cacheAddr(c.IP)
+		}
+		args = append(args, "--cache", strings.Join(addrs, ","))
 	}
 	return args, nil
 }

@@ -82,7 +82,7 @@ func TestSpecValidate(t *testing.T) {
 func nan() float64 { z := 0.0; return z / z }
 
 func TestWorkloads(t *testing.T) {
-	assert.Equal(t, []string{"api", "browse", "session"}, Workloads())
+	assert.Equal(t, []string{"api", "browse", "items", "session", "static"}, Workloads())
 
 	var mu sync.Mutex
 	var paths []string

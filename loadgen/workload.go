@@ -45,6 +45,40 @@ var workloads = map[string]*workload{
 	"api":     {targeter: apiTargeter, user: newAPIUser},
 	"browse":  {targeter: paths("/", "/static/app.css"), user: newBrowseUser},
 	"session": {user: newSessionUser},
+	"items":   {targeter: itemsTargeter},
+	"static":  {targeter: paths("/static/app.css")},
+}
+
+// The items mix: itemsHotShare of the reads go to itemsHot popular items,
+// the rest to itemsCold others, so a cache in front of the store has a
+// realistic working set (most hits on few keys, a long tail of misses).
+const (
+	itemsHot      = 100
+	itemsCold     = 10_000
+	itemsHotShare = 9 // of 10
+)
+
+// itemsTargeter reads /api/item/{id}; the sequence of ids is fixed (a hash
+// of the request number), so runs with the same rate read the same items.
+func itemsTargeter(base *url.URL) vegeta.Targeter {
+	var n atomic.Uint64
+	return func(t *vegeta.Target) error {
+		h := splitmix(n.Add(1))
+		id := itemsHot + (h/10)%itemsCold
+		if h%10 < itemsHotShare {
+			id = (h / 10) % itemsHot
+		}
+		*t = vegeta.Target{Method: http.MethodGet, URL: base.JoinPath("/api/item/", fmt.Sprint(id)).String(), Header: getHeader}
+		return nil
+	}
+}
+
+// splitmix is SplitMix64's finaliser: a cheap, well-spread hash of i.
+func splitmix(i uint64) uint64 {
+	i += 0x9e3779b97f4a7c15
+	i = (i ^ (i >> 30)) * 0xbf58476d1ce4e5b9
+	i = (i ^ (i >> 27)) * 0x94d049bb133111eb
+	return i ^ (i >> 31)
 }
 
 // Workloads lists the workload names, sorted.

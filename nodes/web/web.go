@@ -27,6 +27,9 @@ func Run(ctx context.Context, args []string) error {
 	fs := nodekit.NewFlagSet("web", &f)
 	cores := fs.Int("cores", 0, "requests served at once (0: no limit)")
 	serviceTime := fs.Duration("service-time", 0, "time each request holds a core")
+	caches := fs.String("cache", "", "comma-separated host:port of the region's cache nodes (memcached protocol; keys spread by consistent hashing)")
+	storeLatency := fs.Duration("store-latency", 20*time.Millisecond, "time one read or write of the simulated item store takes")
+	cacheTTL := fs.Duration("cache-ttl", time.Minute, "lifetime of an item's cached copy")
 	if err := nodekit.Parse(fs, args); err != nil {
 		return err
 	}
@@ -34,6 +37,11 @@ func Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	itemOpt, err := itemOptions(*caches, *storeLatency, *cacheTTL)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, itemOpt)
 	reg := nodekit.NewRegistry()
 	return nodekit.Serve(ctx, nodekit.NewServer(f.Listen, Handler(f.Node, f.Region, reg, opts...), reg))
 }
@@ -53,6 +61,7 @@ func capacityOptions(cores int, serviceTime time.Duration) ([]Option, error) {
 type options struct {
 	capacity *capacity
 	sessions SessionStore
+	items    *items
 }
 
 // Option configures Handler.
@@ -102,6 +111,10 @@ func Handler(node, region string, reg prometheus.Registerer, opts ...Option) htt
 	if o.sessions == nil {
 		o.sessions = NewMemSessions()
 	}
+	if o.items == nil {
+		WithItems(NewSimStore(0), nil, time.Minute)(&o)
+	}
+	o.items.register(node, reg)
 	m := nodekit.NewHTTPMetrics(reg, "web")
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", m.Wrap("index", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -118,6 +131,8 @@ func Handler(node, region string, reg prometheus.Registerer, opts ...Option) htt
 		writeJSON(w, Hello{Node: node, Region: region, Time: time.Now().UTC()})
 	})))
 	mux.Handle("POST /api/echo", m.Wrap("echo", http.HandlerFunc(echo)))
+	mux.Handle("GET "+ItemPath+"{id}", m.Wrap("item-get", http.HandlerFunc(o.items.get)))
+	mux.Handle("PUT "+ItemPath+"{id}", m.Wrap("item-put", http.HandlerFunc(o.items.put)))
 	s := sessions{store: o.sessions}
 	mux.Handle("POST "+LoginPath, m.Wrap("login", http.HandlerFunc(s.login)))
 	mux.Handle("GET "+MePath, m.Wrap("me", http.HandlerFunc(s.me)))
