@@ -35,8 +35,16 @@ type dnsObserver struct {
 	servers []topology.NodePlan
 	client  *http.Client
 
-	mu    sync.Mutex
-	polls []results.DNSPoll
+	mu     sync.Mutex
+	polls  []results.DNSPoll
+	health map[healthKey]bool // every health change seen, once
+}
+
+// healthKey identifies one health change of a region as one server saw it.
+type healthKey struct {
+	server, region string
+	healthy        bool
+	at             time.Time
 }
 
 func newDNSObserver(r *run) (observer, error) {
@@ -44,7 +52,7 @@ func newDNSObserver(r *run) (observer, error) {
 	if len(servers) == 0 {
 		return nil, nil
 	}
-	return &dnsObserver{r: r, servers: servers, client: &http.Client{Timeout: dnsPollEvery * 2}}, nil
+	return &dnsObserver{r: r, servers: servers, client: &http.Client{Timeout: dnsPollEvery * 2}, health: map[healthKey]bool{}}, nil
 }
 
 func (o *dnsObserver) watch(ctx context.Context) error {
@@ -94,12 +102,19 @@ func (o *dnsObserver) poll(ctx context.Context, s topology.NodePlan) {
 		Mapping: st.Mapping, Answers: st.Answers, Rcodes: st.Rcodes}
 	o.mu.Lock()
 	o.polls = append(o.polls, p)
+	for _, ev := range st.Events {
+		o.health[healthKey{server: s.Name, region: ev.Region, healthy: ev.Healthy, at: ev.Time}] = true
+	}
 	o.mu.Unlock()
 }
 
 func (o *dnsObserver) report(_ context.Context, sum *results.Summary) error {
 	o.mu.Lock()
 	polls := slices.Clone(o.polls)
+	var health []healthKey
+	for k := range o.health {
+		health = append(health, k)
+	}
 	o.mu.Unlock()
 	sort.SliceStable(polls, func(i, j int) bool { return polls[i].T < polls[j].T })
 	if err := o.writeRaw(polls); err != nil {
@@ -114,6 +129,20 @@ func (o *dnsObserver) report(_ context.Context, sum *results.Summary) error {
 	}
 	g := results.BuildGeoDNS(polls, sum.Faults, o.r.dep.Regions(), series, dnsBound(o.r.sc.Topology.DNS).Seconds())
 	sum.GeoDNS = g
+	// Every health change lands on the timeline: who saw which region go
+	// down or come back, and when.
+	sort.Slice(health, func(i, j int) bool { return health[i].at.Before(health[j].at) })
+	for _, h := range health {
+		t := h.at.Sub(o.r.start).Seconds()
+		if t < 0 {
+			continue // the start-up checks, before the run's clock
+		}
+		state := "down"
+		if h.healthy {
+			state = "up"
+		}
+		sum.Markers = append(sum.Markers, results.Marker{T: t, Kind: "dns-health", Label: fmt.Sprintf("%s: %s %s", h.server, h.region, state)})
+	}
 	for _, f := range g.Failovers {
 		if f.FailoverS >= 0 {
 			sum.Markers = append(sum.Markers, results.Marker{T: f.InjectedAt + f.FailoverS, Kind: "dns",
@@ -124,6 +153,7 @@ func (o *dnsObserver) report(_ context.Context, sum *results.Summary) error {
 				Label: fmt.Sprintf("%s clients back home", f.Region)})
 		}
 	}
+	sort.SliceStable(sum.Markers, func(i, j int) bool { return sum.Markers[i].T < sum.Markers[j].T })
 	return nil
 }
 
