@@ -9,7 +9,7 @@ GO       ?= go
 SCENARIO ?= smoke
 FAULTLINE = bin/faultline
 
-.PHONY: all build images scenario scenarios test test-unit test-timing bench compose down clean
+.PHONY: all build images scenario scenarios test test-unit test-timing bench bench-go bench-geodns compose down clean
 
 all: build
 
@@ -48,8 +48,17 @@ test-timing:
 test-unit:
 	$(GO) test -race -short -count=1 ./...
 
-bench:
+# Every capability side by side with its real peer, in the same run. Peers
+# come from Debian: haproxy, memcached, nsd + dnsperf, etcd-server,
+# nats-server (a benchmark whose peer is missing says so and skips).
+bench: bench-go bench-geodns
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
+
+# geodns against NSD serving the same zone, both measured by dnsperf.
+bench-geodns:
+	bash bench/geodns/run.sh
 
 # Keep the committed docker-compose.yml equal to `faultline compose`.
 compose: build
