@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,32 @@ type Env struct {
 	// Container maps a node name to its container's name; nil means they are
 	// the same.
 	Container func(node string) string
+	// Resolve turns a target that names a role's current holder rather
+	// than a node (a scenario's {role: db, pick: leader}, scheduled as
+	// "@leader:db") into node names, at the moment the fault is injected.
+	// Plain node and region names are never passed to it; nil leaves every
+	// target as it is.
+	Resolve func(ctx context.Context, target string) ([]string, error)
+}
+
+// resolve applies env.Resolve to the targets that start with "@".
+func (e Env) resolve(ctx context.Context, targets []string) ([]string, error) {
+	if e.Resolve == nil {
+		return targets, nil
+	}
+	var out []string
+	for _, t := range targets {
+		if !strings.HasPrefix(t, "@") {
+			out = append(out, t)
+			continue
+		}
+		nodes, err := e.Resolve(ctx, t)
+		if err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", t, err)
+		}
+		out = append(out, nodes...)
+	}
+	return out, nil
 }
 
 func (e Env) container(node string) string {

@@ -135,6 +135,16 @@ func play(ctx context.Context, env Env, start time.Time, st Step, locks targetLo
 		return // the run ended while an earlier fault held a target
 	}
 	defer release()
+	// A target picked at inject time ("the current leader") becomes a
+	// node now; the record and the events name that node.
+	targets, err := env.resolve(ctx, st.Spec.Targets)
+	if err != nil {
+		rec.Error = err.Error()
+		emit("inject", err)
+		return
+	}
+	st.Spec.Targets = targets
+	rec.Targets = targets
 	f, err := New(env, st.Spec)
 	if err != nil {
 		rec.Error = err.Error()

@@ -6,6 +6,7 @@ import (
 	"github.com/faultline/faultline/checkers/failover"
 	"github.com/faultline/faultline/checkers/linearizable"
 	"github.com/faultline/faultline/checkers/lostwrites"
+	"github.com/faultline/faultline/checkers/partition"
 	"github.com/faultline/faultline/checkers/staleness"
 )
 
@@ -32,6 +33,13 @@ type DB struct {
 	Register  *linearizable.Summary `json:"register,omitempty"`
 	Staleness *staleness.Summary    `json:"staleness,omitempty"`
 	Failover  *failover.Summary     `json:"failover,omitempty"`
+	// Partitions judge each region that was cut off from the others.
+	Partitions []partition.Summary `json:"partitions,omitempty"`
+	// Unsafe lists the unsafe switches the run turned on.
+	Unsafe []string `json:"unsafe,omitempty"`
+	// VisualizationFile is porcupine's HTML view of the register history,
+	// relative to the run folder.
+	VisualizationFile string `json:"visualization_file,omitempty"`
 }
 
 // NewDB builds the section from whichever summaries exist.

@@ -179,6 +179,7 @@ type run struct {
 	con    *console
 	raw    *rawLog
 	active activeFaults
+	hist   *histories // the history workloads' streams (engine/history.go)
 }
 
 func (r *run) event(kind string, fields map[string]any) {

@@ -49,6 +49,9 @@ func (r *run) play(ctx context.Context) error {
 	if err := r.startTopology(ctx); err != nil {
 		return err
 	}
+	if err := r.waitReady(ctx); err != nil {
+		return abortErr(ctx, err)
+	}
 	return r.drive(ctx, steps)
 }
 
@@ -223,6 +226,10 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 	}
 	runCtx, endRun := context.WithCancel(ctx)
 	defer endRun()
+	waitHistories, err := r.startHistories(runCtx)
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var loadErrs []error
@@ -246,7 +253,7 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		env := chaos.Env{Runtime: e.rt, RunID: e.runID, Container: func(node string) string { return deploy.ContainerName(e.runID, node) }}
+		env := chaos.Env{Runtime: e.rt, RunID: e.runID, Container: func(node string) string { return deploy.ContainerName(e.runID, node) }, Resolve: r.resolveTarget}
 		faults = chaos.Play(runCtx, env, r.start, steps, func(ev chaos.Event) {
 			r.event("fault", map[string]any{"action": ev.Action, "kind": ev.Kind, "targets": ev.Targets, "error": ev.Error})
 			msg := fmt.Sprintf("t=%5.1fs %s %s %s", ev.T, ev.Action, ev.Kind, strings.Join(ev.Targets, ","))
@@ -283,6 +290,11 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 		}()
 	}
 	lwg.Wait()
+	if errs := waitHistories(); len(errs) > 0 {
+		mu.Lock()
+		loadErrs = append(loadErrs, errs...)
+		mu.Unlock()
+	}
 	// The load is over: end the run, which heals every fault still active.
 	endRun()
 	wg.Wait()

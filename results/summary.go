@@ -47,6 +47,9 @@ type Summary struct {
 	// Markers are instants worth seeing on the time axis (scaling events,
 	// leader changes, DNS answer shifts); capabilities append their own kinds.
 	Markers []Marker `json:"markers,omitempty"`
+	// Scaling and Autoscale are the autoscaler's actions and acceptance figures (scaling.go).
+	Scaling   []ScalingEvent            `json:"scaling,omitempty"`
+	Autoscale map[string]AutoscaleStats `json:"autoscale,omitempty"`
 	// GeoDNS is how the DNS moved each region's clients (runs with geodns).
 	GeoDNS *GeoDNS `json:"geodns,omitempty"`
 }

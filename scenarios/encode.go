@@ -16,6 +16,7 @@ type fileScenario struct {
 	Seed        int64              `yaml:"seed"`
 	Duration    string             `yaml:"duration"`
 	Load        []fileLoad         `yaml:"load,omitempty"`
+	History     []fileHistory      `yaml:"history,omitempty"`
 	SLO         *fileSLO           `yaml:"slo,omitempty"`
 	Faults      []fileFault        `yaml:"faults,omitempty"`
 	Nemesis     *fileNemesis       `yaml:"nemesis,omitempty"`
@@ -60,6 +61,7 @@ type fileTarget struct {
 	Role   string `yaml:"role,omitempty"`
 	Region string `yaml:"region,omitempty"`
 	Count  int    `yaml:"count,omitempty"`
+	Pick   string `yaml:"pick,omitempty"`
 }
 
 type fileFault struct {
@@ -101,6 +103,7 @@ func (s *Scenario) MarshalYAML() (any, error) {
 		}
 		out.Load = append(out.Load, fl)
 	}
+	out.History = historyToFile(s.History)
 	if s.SLO != nil {
 		out.SLO = &fileSLO{P99: dur(s.SLO.P99), ErrorRate: s.SLO.ErrorRate}
 	}
@@ -119,6 +122,9 @@ func (s *Scenario) MarshalYAML() (any, error) {
 func toFile(t Target) fileTarget {
 	if t.Node != "" {
 		return fileTarget{Node: t.Node}
+	}
+	if t.Pick != "" {
+		return fileTarget{Role: t.Role, Pick: t.Pick}
 	}
 	return fileTarget(t)
 }

@@ -125,6 +125,9 @@ func (e *expansion) nemesis(n *Nemesis, seed int64, duration time.Duration) []Sc
 // pick chooses the target's nodes for [from, to) and marks them busy; it
 // reports and returns nil when that is impossible.
 func (e *expansion) pick(t Target, from, to time.Duration, rng *rand.PCG, who string, line int, path string) []string {
+	if t.Pick != "" {
+		return e.deferred(t, line, path)
+	}
 	at := &yaml.Node{Line: line}
 	matches := t.matches(e.plan)
 	if len(matches) == 0 {

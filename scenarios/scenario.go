@@ -35,6 +35,8 @@ type Scenario struct {
 	Faults  []FaultSpec
 	Nemesis *Nemesis
 	Checks  []Check
+	// Autoscale are the regions' web-tier scaling policies (autoscale.go).
+	Autoscale []Autoscale
 }
 
 // LoadSpec is the load each of its regions' loadgens drives. Exactly one
@@ -143,7 +145,7 @@ func Parse(file string, data []byte, opts Options) (*Scenario, error) {
 	if root == nil {
 		return nil, d.Err()
 	}
-	m, ok := d.Mapping(root, "", "name", "description", "topology", "seed", "duration", "load", "slo", "faults", "nemesis", "checks")
+	m, ok := d.Mapping(root, "", "name", "description", "topology", "seed", "duration", "load", "slo", "faults", "nemesis", "checks", "autoscale")
 	if !ok {
 		return nil, d.Err()
 	}
@@ -186,6 +188,7 @@ func Parse(file string, data []byte, opts Options) (*Scenario, error) {
 	s.Faults = v.faults(m["faults"])
 	s.Nemesis = v.nemesis(m["nemesis"])
 	s.Checks = v.checks(m["checks"])
+	s.Autoscale = v.autoscale(m["autoscale"])
 	if d.Len() > 0 {
 		return nil, d.Err()
 	}

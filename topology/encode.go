@@ -35,6 +35,7 @@ type fileGroup struct {
 	Count       int    `yaml:"count"`
 	Cores       int    `yaml:"cores,omitempty"`
 	ServiceTime string `yaml:"service_time,omitempty"`
+	Voter       *bool  `yaml:"voter,omitempty"` // written only when false
 }
 
 type fileLink struct {
@@ -52,6 +53,9 @@ func (t *Topology) MarshalYAML() (any, error) {
 		fr := fileRegion{Name: r.Name, Subnet: r.Subnet.String(), Nodes: []fileGroup{}}
 		for _, g := range r.Nodes {
 			fg := fileGroup{Role: g.Role, Count: g.Count, Cores: g.Cores}
+			if g.NonVoter {
+				fg.Voter = new(bool)
+			}
 			if g.ServiceTime > 0 {
 				fg.ServiceTime = g.ServiceTime.String()
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/faultline/faultline/engine"
 	"github.com/faultline/faultline/results"
 	"github.com/faultline/faultline/runtime"
+	"github.com/faultline/faultline/scenarios"
 	"github.com/faultline/faultline/topology"
 )
 
@@ -37,6 +38,7 @@ func runCmd() *cobra.Command {
 		seedSet bool
 		out     string
 		keep    bool
+		unsafe  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO.yaml",
@@ -49,6 +51,9 @@ func runCmd() *cobra.Command {
 			}
 			if seedSet = cmd.Flags().Changed("seed"); seedSet {
 				sc.Seed = seed
+			}
+			if err := setUnsafe(sc, unsafe); err != nil {
+				return err
 			}
 			ctx, rt, done, err := dockerSession()
 			if err != nil {
@@ -81,7 +86,21 @@ func runCmd() *cobra.Command {
 	cmd.Flags().Int64Var(&seed, "seed", 0, "override the scenario's seed")
 	cmd.Flags().StringVar(&out, "out", filepath.Join("results", "runs"), "folder for run folders")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the topology running after the run (remove it with `faultline down --all`)")
+	cmd.Flags().StringSliceVar(&unsafe, "unsafe", nil, "turn on an unsafe switch in the system under test, to prove the checks catch it: "+strings.Join(deploy.UnsafeSwitches(), ", "))
 	return cmd
+}
+
+// setUnsafe turns the --unsafe switches on in the scenario's topology.
+func setUnsafe(sc *scenarios.Scenario, switches []string) error {
+	for _, s := range switches {
+		if !slices.Contains(deploy.UnsafeSwitches(), s) {
+			return withCode(exitUsage, fmt.Errorf("--unsafe %q: unknown switch (known: %s)", s, strings.Join(deploy.UnsafeSwitches(), ", ")))
+		}
+		if !slices.Contains(sc.Topology.Unsafe, s) {
+			sc.Topology.Unsafe = append(sc.Topology.Unsafe, s)
+		}
+	}
+	return nil
 }
 
 func printVerdict(s *results.Summary, dir string) {

@@ -29,11 +29,11 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, n.Status())
 	})
+	// Healthy means serving: a node cannot know a leader before the
+	// controller has routed its region to the others, which it does once
+	// every node is healthy. Whether the cluster has formed is /status's
+	// to tell (the engine waits for that before a run's load starts).
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if _, id := n.raft.LeaderWithID(); id == "" {
-			writeError(w, http.StatusServiceUnavailable, errors.New("no leader known"), false)
-			return
-		}
 		w.WriteHeader(http.StatusOK)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))

@@ -76,8 +76,9 @@ func TestTimeoutsScaleWithRTTAboveFloors(t *testing.T) {
 		{0, minHeartbeat, minHeartbeat, minLease},
 		{time.Millisecond, minHeartbeat, minHeartbeat, minLease},
 		{70 * time.Millisecond, minHeartbeat, minHeartbeat, minLease},
-		{150 * time.Millisecond, 1500 * time.Millisecond, 1500 * time.Millisecond, 750 * time.Millisecond},
-		{190 * time.Millisecond, 1900 * time.Millisecond, 1900 * time.Millisecond, 950 * time.Millisecond},
+		{150 * time.Millisecond, minHeartbeat, 1500 * time.Millisecond, minLease},
+		{190 * time.Millisecond, minHeartbeat, 1900 * time.Millisecond, minLease},
+		{300 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second, 750 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		h, e, l := Timeouts(tt.rtt)

@@ -95,13 +95,26 @@ func (s *Set) ReadAll(ctx context.Context, h loadgen.History) {
 	s.mu.Lock()
 	keys := append([]string(nil), s.attempted...)
 	s.mu.Unlock()
-	runClients(len(s.clients), func(i int) {
-		c := s.clients[i]
-		for j := i; j < len(keys); j += len(s.clients) {
+	// More readers than writers: every read is a round trip to the
+	// leader and a quorum, and thousands of keys read by a few clients
+	// would take minutes. Each reader has its own connection, starting
+	// where its client's did; ids follow the writers' so they stay unique.
+	n := max(len(s.clients), finalReaders)
+	runClients(n, func(i int) {
+		w := s.clients[i%len(s.clients)]
+		c := w
+		if i >= len(s.clients) {
+			_, eps := s.regions.endpoints(i % len(s.clients))
+			c = &setClient{id: w.id + (i/len(s.clients))*len(s.clients)*1000, conn: newConn(eps, s.cfg)}
+		}
+		for j := i; j < len(keys); j += n {
 			s.finalRead(ctx, c, keys[j], h)
 		}
 	})
 }
+
+// finalReaders is the least number of concurrent final readers.
+const finalReaders = 16
 
 // maxFinalAttempts bounds the retries of one final read even without a
 // deadline on ctx (a minute of elections at 2 s per attempt).
