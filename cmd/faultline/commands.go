@@ -329,7 +329,8 @@ func chaosCmd() *cobra.Command {
 		Use:   "chaos KIND TARGET...",
 		Short: "Inject one fault into a running `up` topology, hold it for --for, then heal it",
 		Long: "Kinds: " + strings.Join(chaos.Kinds(), ", ") + `.
-TARGETs are node names (web-us-east-1), or region names for region-down and link
+TARGETs are node names (web-us-east-1), or region names for region-down,
+region-isolate and link
 (link takes two regions). The fault is healed when --for ends or on Ctrl-C.
 
   faultline chaos kill web-us-east-1 --for 10s
