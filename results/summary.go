@@ -3,7 +3,11 @@
 // human reports derived from them.
 package results
 
-import "time"
+import (
+	"time"
+
+	"github.com/faultline/faultline/checkers"
+)
 
 // Verdicts.
 const (
@@ -52,6 +56,9 @@ type Summary struct {
 	Autoscale map[string]AutoscaleStats `json:"autoscale,omitempty"`
 	// GeoDNS is how the DNS moved each region's clients (runs with geodns).
 	GeoDNS *GeoDNS `json:"geodns,omitempty"`
+	// DB is the replicated db's section: lost writes, linearizability,
+	// stale reads, failover times (checkers.NewDB).
+	DB *checkers.DB `json:"db,omitempty"`
 }
 
 // Marker is one instant on the run's time axis, drawn as a vertical line.

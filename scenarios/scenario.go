@@ -29,6 +29,8 @@ type Scenario struct {
 	Seed        int64
 	Duration    time.Duration
 	Load        []LoadSpec
+	// History are the history workloads (see HistoryLoad).
+	History []HistoryLoad
 	// SLO judges the step loads' capacity search; nil when the scenario
 	// searches none.
 	SLO     *SLO
@@ -60,6 +62,9 @@ type Target struct {
 	Role   string
 	Region string
 	Count  int
+	// Pick chooses the node when the fault is injected (PickLeader: the
+	// role's current leader) instead of from the seed.
+	Pick string
 }
 
 // FaultSpec is one fault of the explicit timeline. For is always set: when
@@ -97,6 +102,7 @@ type Check struct {
 // caller passes them so that this package depends on no registry.
 type Options struct {
 	FaultKinds, Workloads, Metrics []string
+	HistoryWorkloads               []string
 }
 
 const (
@@ -145,7 +151,7 @@ func Parse(file string, data []byte, opts Options) (*Scenario, error) {
 	if root == nil {
 		return nil, d.Err()
 	}
-	m, ok := d.Mapping(root, "", "name", "description", "topology", "seed", "duration", "load", "slo", "faults", "nemesis", "checks", "autoscale")
+	m, ok := d.Mapping(root, "", "name", "description", "topology", "seed", "duration", "load", "history", "slo", "faults", "nemesis", "checks", "autoscale")
 	if !ok {
 		return nil, d.Err()
 	}
@@ -184,6 +190,7 @@ func Parse(file string, data []byte, opts Options) (*Scenario, error) {
 		v.duration = s.Duration
 	}
 	s.Load = v.loads(m["load"])
+	s.History = v.histories(m["history"])
 	s.SLO = v.slo(m["slo"], s.Load)
 	s.Faults = v.faults(m["faults"])
 	s.Nemesis = v.nemesis(m["nemesis"])
@@ -346,7 +353,7 @@ func (v *validator) faults(n *yaml.Node) []FaultSpec {
 
 // target decodes a node name or a selector and checks it against the plan.
 func (v *validator) target(n *yaml.Node, path string) Target {
-	m, ok := v.d.Mapping(n, path, "node", "role", "region", "count")
+	m, ok := v.d.Mapping(n, path, "node", "role", "region", "count", "pick")
 	if !ok {
 		return Target{}
 	}
@@ -354,7 +361,7 @@ func (v *validator) target(n *yaml.Node, path string) Target {
 	bad := v.d.Len()
 	if nn := m["node"]; nn != nil {
 		t.Node, _ = v.d.String(nn, yamlx.Field(path, "node"))
-		for _, other := range []string{"role", "region", "count"} {
+		for _, other := range []string{"role", "region", "count", "pick"} {
 			if on := m[other]; on != nil {
 				v.d.Errorf(on, yamlx.Field(path, other), "a target is either a node or a selector, not both")
 			}
@@ -393,6 +400,7 @@ func (v *validator) target(n *yaml.Node, path string) Target {
 		v.d.Errorf(n, path, "needs a node, or a role and/or region to choose from")
 		return t
 	}
+	v.decodePick(m, path, &t)
 	if v.d.Len() == bad && v.top != nil {
 		if got := len(t.matches(v.plan)); got < t.Count {
 			v.d.Errorf(n, path, "selects %d node(s) but only %d match in topology %s", t.Count, got, v.top.Name)
@@ -419,6 +427,9 @@ func (t Target) String() string {
 	}
 	if t.Region != "" {
 		parts = append(parts, "region: "+t.Region)
+	}
+	if t.Pick != "" {
+		return "{" + strings.Join(append(parts, "pick: "+t.Pick), ", ") + "}"
 	}
 	parts = append(parts, "count: "+strconv.Itoa(t.Count))
 	return "{" + strings.Join(parts, ", ") + "}"
