@@ -51,16 +51,6 @@ func TestSmoke(t *testing.T) {
 	assert.Equal(t, []Scheduled{{At: 15 * time.Second, For: 10 * time.Second, Kind: "kill", Targets: []string{"web-us-east-1"}, Source: SourceTimeline}}, sched)
 }
 
-func TestEveryScenarioFileParses(t *testing.T) {
-	files, err := filepath.Glob("*.yaml")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	for _, f := range files {
-		_, err := Load(f, opts)
-		assert.NoError(t, err, f)
-	}
-}
-
 func TestCheckExpr(t *testing.T) {
 	for _, tc := range []struct {
 		c    Check

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,4 +74,17 @@ func TestComposeFileIsCurrent(t *testing.T) {
 	got, err := os.ReadFile("../../docker-compose.yml")
 	require.NoError(t, err)
 	assert.Equal(t, string(want), string(got), "docker-compose.yml is stale: run `make compose`")
+}
+
+// Every committed scenario validates against what this binary knows (fault
+// kinds, workloads, metrics, deployable roles), as `faultline validate`
+// would, so a scenario cannot rot unnoticed until someone runs it.
+func TestEveryScenarioFileIsValid(t *testing.T) {
+	files, err := filepath.Glob("../../scenarios/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		_, err := loadScenario(f)
+		assert.NoError(t, err, f)
+	}
 }
