@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -228,7 +229,10 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, kind string) {
 	n.metrics.forwarded.WithLabelValues(kind).Inc()
 	resp, err := n.http.Do(req)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("forward to leader %s: %w", p.ID, err), mayHaveWritten)
+		// A connection never made carried nothing to the leader.
+		var op *net.OpError
+		dialFailed := errors.As(err, &op) && op.Op == "dial"
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("forward to leader %s: %w", p.ID, err), mayHaveWritten && !dialFailed)
 		return
 	}
 	defer resp.Body.Close()

@@ -78,6 +78,23 @@ func Timeouts(rtt time.Duration) (heartbeat, election, lease time.Duration) {
 	return heartbeat, election, lease
 }
 
+// peerTransport is how a node reaches its peers' HTTP APIs (forwarding to
+// the leader, joining). A connection to a live peer takes one round trip;
+// one to a dead peer's address gets no answer at all, so the dial gives up
+// after a few round trips and the request fails at once (as a definite
+// failure: nothing was sent) instead of hanging until the client's timeout
+// while the cluster elects a new leader.
+func peerTransport(rtt time.Duration) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.DialContext = (&net.Dialer{Timeout: max(3*rtt, minDialTimeout), KeepAlive: 30 * time.Second}).DialContext
+	return t
+}
+
+// minDialTimeout: within a region, or in-process, a peer answers a dial in
+// well under a millisecond; this leaves room for a loaded machine.
+const minDialTimeout = 300 * time.Millisecond
+
 // Node is one running member.
 type Node struct {
 	cfg       Config
@@ -114,7 +131,7 @@ func Start(cfg Config, raftLn net.Listener) (n *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("start db %s: %w", cfg.ID, err)
 	}
-	n = &Node{cfg: cfg, peers: map[string]Peer{}, http: &http.Client{}}
+	n = &Node{cfg: cfg, peers: map[string]Peer{}, http: &http.Client{Transport: peerTransport(cfg.RTT)}}
 	for _, p := range cfg.Peers {
 		n.peers[p.ID] = p
 	}

@@ -2,7 +2,9 @@ package db
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/faultline/faultline/loadgen"
 	"github.com/faultline/faultline/nodes/db/dbclient"
@@ -23,6 +25,10 @@ const (
 	// when a region is cut off.
 	WorkloadStale = "db-stale"
 )
+
+// dialTimeout bounds a client's connection attempt: the farthest region is
+// a couple of hundred milliseconds away.
+const dialTimeout = 500 * time.Millisecond
 
 // registerKeys are the registers every region shares (prefixed per run).
 var registerKeys = []string{"r0", "r1", "r2"}
@@ -63,7 +69,10 @@ func specOptions(s loadgen.HistorySpec) []Option {
 	hc := &http.Client{Transport: &http.Transport{
 		Proxy:               nil,
 		MaxIdleConnsPerHost: s.Clients,
-		MaxConnsPerHost:     0,
+		// A killed node's address answers nothing: give up on the dial
+		// well before the operation's timeout, so the client moves on
+		// to the next node (a failed dial is a definite failure).
+		DialContext: (&net.Dialer{Timeout: min(s.OpTimeout()/2, dialTimeout)}).DialContext,
 	}}
 	return []Option{Clients(s.Clients), OpTimeout(s.OpTimeout()), Think(s.Think),
 		Fallback(s.Remote...), HTTPOptions(dbclient.WithHTTPClient(hc))}

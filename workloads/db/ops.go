@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sort"
 	"sync"
@@ -76,10 +77,16 @@ func record(h loadgen.History, client int, kind string, in Input, out Output, er
 	h.Record(op)
 }
 
-// indefinite is dbclient.Indefinite, except that a refused connection
-// reached no server, so that write certainly did not happen.
+// indefinite is dbclient.Indefinite, except that a refused or timed-out
+// connection reached no server, so that write certainly did not happen.
 func indefinite(err error) bool {
-	return dbclient.Indefinite(err) && !errors.Is(err, syscall.ECONNREFUSED)
+	return dbclient.Indefinite(err) && !errors.Is(err, syscall.ECONNREFUSED) && !dialFailed(err)
+}
+
+// dialFailed: the connection was never made, so nothing was sent.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // failureBackoff spaces a client's retries after a failed operation, so a
