@@ -49,7 +49,7 @@ links:
 		"web-b-1":     {"web", "--cores", "8"},
 		"web-c-1":     {"web"},
 		"loadgen-a-1": {"loadgen"},
-		"lb-a-1":      {"lb", "--backends", "10.0.1.11:8080,10.0.1.12:8080"},
+		"lb-a-1":      {"lb", "--backends", "10.0.1.11:8080,10.0.1.12:8080", "--affinity-cookie", AffinityCookie},
 	} {
 		assert.Equal(t, want, cmds[node], node)
 	}

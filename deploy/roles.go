@@ -77,8 +77,17 @@ func webArgs(n topology.NodePlan, p peerSet) ([]string, error) {
 		}
 		args = append(args, "--cache", strings.Join(addrs, ","))
 	}
+	// Stateless where the region has a db: sessions live there, so any web
+	// node serves any user. Elsewhere they stay in each node's memory.
+	if dbs := p.in(n.Region, "db"); len(dbs) > 0 {
+		args = append(args, "--sessions-db", "http://"+hostPort(dbs[0].IP))
+	}
 	return args, nil
 }
+
+// AffinityCookie is the cookie an lb pins clients to a backend with, in
+// regions whose web nodes keep sessions in memory.
+const AffinityCookie = "faultline_lb"
 
 // lbArgs points a balancer at its region's web nodes.
 func lbArgs(n topology.NodePlan, p peerSet) ([]string, error) {
@@ -90,5 +99,10 @@ func lbArgs(n topology.NodePlan, p peerSet) ([]string, error) {
 	for i, w := range webs {
 		addrs[i] = hostPort(w.IP)
 	}
-	return []string{"--backends", strings.Join(addrs, ",")}, nil
+	args := []string{"--backends", strings.Join(addrs, ",")}
+	if len(p.in(n.Region, "db")) == 0 {
+		// Stateful web nodes: a session only works on the node that made it.
+		args = append(args, "--affinity-cookie", AffinityCookie)
+	}
+	return args, nil
 }

@@ -456,12 +456,12 @@ func (a *autoscaler) report(_ context.Context, sum *results.Summary) error {
 		sum.Autoscale = map[string]results.AutoscaleStats{}
 	}
 	for _, sr := range a.regions {
-		sum.Autoscale[sr.pol.Region] = a.stats(sr, sum)
+		sum.Autoscale[sr.pol.Region] = a.stats(sr)
 	}
 	return nil
 }
 
-func (a *autoscaler) stats(sr *scaledRegion, sum *results.Summary) results.AutoscaleStats {
+func (a *autoscaler) stats(sr *scaledRegion) results.AutoscaleStats {
 	st := results.AutoscaleStats{BreachS: -1, FirstHealthyS: -1, RecoverS: -1, MaxNodes: sr.maxNodes}
 	region := sr.pol.Region
 	for _, e := range a.events {
@@ -474,16 +474,11 @@ func (a *autoscaler) stats(sr *scaledRegion, sum *results.Summary) results.Autos
 			st.ScaleIns++
 		}
 	}
-	// Errors during scale-ins, from the recorded series.
-	if reg, ok := sum.Regions[region]; ok {
-		for _, w := range a.drains[region] {
-			from, to := w[0].Sub(a.r.start).Seconds(), w[1].Sub(a.r.start).Seconds()+1
-			for _, s := range reg.Series {
-				if float64(s.T)+1 > from && float64(s.T) < to {
-					st.ScaleInErrors += s.Errors
-				}
-			}
-		}
+	// Errors during scale-ins: from each drain's start to a second after
+	// its container was removed. (The summary's series are not built yet
+	// when observers report; the recorder has the same seconds.)
+	for _, w := range a.drains[region] {
+		st.ScaleInErrors += a.r.rec.Errors(region, w[0], w[1].Add(time.Second))
 	}
 	if sr.pol.P95 <= 0 {
 		return st
@@ -530,4 +525,48 @@ func cloneMap[M ~map[string]string](m M) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// The sessions observer reports each session-loaded region's lost sessions
+// (results.SessionStats). It lives beside the autoscaler: both follow the
+// web tier.
+func init() { registerObserver("sessions", newSessionsObserver) }
+
+type sessionsObserver struct {
+	r       *run
+	regions map[string]string // region → mode
+}
+
+func newSessionsObserver(r *run) (observer, error) {
+	o := &sessionsObserver{r: r, regions: map[string]string{}}
+	for _, l := range r.sc.Load {
+		if l.Workload != "session" {
+			continue
+		}
+		for _, region := range l.Regions {
+			// deploy wires web nodes to a db in their region when there is
+			// one (stateless); otherwise sessions stay in memory.
+			mode := "stateful"
+			if len(r.dep.NodesOf("db", region)) > 0 {
+				mode = "stateless"
+			}
+			o.regions[region] = mode
+		}
+	}
+	if len(o.regions) == 0 {
+		return nil, nil
+	}
+	return o, nil
+}
+
+func (o *sessionsObserver) watch(ctx context.Context) error { return nil }
+
+func (o *sessionsObserver) report(_ context.Context, sum *results.Summary) error {
+	if sum.Sessions == nil {
+		sum.Sessions = map[string]results.SessionStats{}
+	}
+	for region, mode := range o.regions {
+		sum.Sessions[region] = results.SessionStats{Mode: mode, Lost: o.r.rec.ErrorsOfKind(region, "4xx")}
+	}
+	return nil
 }

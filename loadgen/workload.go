@@ -231,11 +231,17 @@ type Login struct {
 // sessionUser logs in as a fresh user name, acts (who am I, an echo, who am
 // I again) and logs out, over and over; every step must see the user it
 // logged in as.
+//
+// A "me" answered 401 means the server lost the session (the node that
+// held it in memory died): the user logs in again at once, so in this
+// workload every 4xx is one lost session. Other cookies (the lb's session
+// affinity) are kept across rounds, as a browser would.
 type sessionUser struct {
 	login, logout, me, echo string
 	id, round, step         int
 	user                    string
 	cookie                  *http.Cookie
+	others                  map[string]*http.Cookie // by name
 }
 
 var sessionSteps = []string{"login", "me", "echo", "me", "logout"}
@@ -266,6 +272,11 @@ func (u *sessionUser) next() (*http.Request, error) {
 	if err == nil && u.cookie != nil {
 		req.AddCookie(u.cookie)
 	}
+	if err == nil {
+		for _, c := range u.others {
+			req.AddCookie(c)
+		}
+	}
 	return req, err
 }
 
@@ -275,7 +286,18 @@ func (u *sessionUser) check(resp *http.Response, body []byte) error {
 	// user; a login that failed leaves no cookie and the next "me" says so.
 	u.step = (u.step + 1) % len(sessionSteps)
 	if resp == nil {
+		if step == "login" {
+			u.step = 0 // no session to use: log in again
+		}
 		return nil
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name != SessionCookie {
+			if u.others == nil {
+				u.others = map[string]*http.Cookie{}
+			}
+			u.others[c.Name] = &http.Cookie{Name: c.Name, Value: c.Value}
+		}
 	}
 	switch step {
 	case "login":
@@ -285,8 +307,13 @@ func (u *sessionUser) check(resp *http.Response, body []byte) error {
 				return nil
 			}
 		}
+		u.step = 0
 		return errors.New("login: no session cookie")
 	case "me":
+		if resp.StatusCode == http.StatusUnauthorized && u.cookie != nil {
+			u.step = 0 // the session is lost; the 401 counts it
+			return errors.New("me: session lost")
+		}
 		var got Login
 		if err := json.Unmarshal(body, &got); err != nil {
 			return fmt.Errorf("me: %w", err)

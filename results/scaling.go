@@ -62,6 +62,34 @@ func (r *Recorder) Quantile(region string, from, to time.Time, q float64) (ms fl
 	return float64(h.ValueAtQuantile(q)) / 1000, requests
 }
 
+// Errors counts a region's failed requests in the unix seconds from
+// through to, both included.
+func (r *Recorder) Errors(region string, from, to time.Time) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rr, ok := r.regions[region]
+	if !ok {
+		return 0
+	}
+	var n int64
+	for s := from.Unix(); s <= to.Unix(); s++ {
+		if sec, ok := rr.seconds[s]; ok {
+			n += sec.errors
+		}
+	}
+	return n
+}
+
+// ErrorsOfKind counts a region's failed requests of one kind over the run.
+func (r *Recorder) ErrorsOfKind(region, kind string) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rr, ok := r.regions[region]; ok {
+		return rr.kinds[kind]
+	}
+	return 0
+}
+
 func init() {
 	stat := func(name string, pick func(AutoscaleStats) float64) {
 		metrics[name] = func(s *Summary, region string) (float64, error) {

@@ -54,6 +54,8 @@ type Summary struct {
 	// Scaling and Autoscale are the autoscaler's actions and acceptance figures (scaling.go).
 	Scaling   []ScalingEvent            `json:"scaling,omitempty"`
 	Autoscale map[string]AutoscaleStats `json:"autoscale,omitempty"`
+	// Sessions is each session-loaded region's lost sessions (scaling_sessions.go).
+	Sessions map[string]SessionStats `json:"sessions,omitempty"`
 	// GeoDNS is how the DNS moved each region's clients (runs with geodns).
 	GeoDNS *GeoDNS `json:"geodns,omitempty"`
 	// DB is the replicated db's section: lost writes, linearizability,

@@ -50,6 +50,12 @@ type Config struct {
 	// backend when the connection was refused, which proves the first
 	// backend never saw the request.
 	RetryRefused bool
+	// AffinityCookie, when set, pins each client to a backend (session
+	// affinity, as HAProxy's "cookie ... insert"): the lb sets a cookie of
+	// this name naming the backend and sends later requests carrying it
+	// there while that backend is in rotation, elsewhere (and re-pins)
+	// once it is not. Web nodes that keep sessions in memory need it.
+	AffinityCookie string
 }
 
 // Validate reports the first problem with c.
@@ -168,13 +174,44 @@ func (l *LB) proxy(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() { l.m.latency.Observe(time.Since(start).Seconds()) }()
 	l.m.requests.Inc()
-	b := l.pick(nil)
+	b := l.pinned(r)
+	if b == nil {
+		b = l.pick(nil)
+	}
 	if b == nil {
 		l.m.noneUp.Inc()
 		http.Error(w, "no healthy backend", http.StatusBadGateway)
 		return
 	}
 	l.forward(w, r, b)
+}
+
+// pinned is the backend r's affinity cookie names, if it is in rotation.
+func (l *LB) pinned(r *http.Request) *backend {
+	if l.cfg.AffinityCookie == "" {
+		return nil
+	}
+	c, err := r.Cookie(l.cfg.AffinityCookie)
+	if err != nil {
+		return nil
+	}
+	for _, b := range *l.rotation.Load() {
+		if b.addr == c.Value {
+			return b
+		}
+	}
+	return nil
+}
+
+// pin tells the client which backend it is pinned to, unless it knows.
+func (l *LB) pin(w http.ResponseWriter, r *http.Request, b *backend) {
+	if l.cfg.AffinityCookie == "" {
+		return
+	}
+	if c, err := r.Cookie(l.cfg.AffinityCookie); err == nil && c.Value == b.addr {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: l.cfg.AffinityCookie, Value: b.addr, Path: "/", HttpOnly: true})
 }
 
 // pick chooses a backend from the rotation by the policy, never skip.
@@ -227,6 +264,7 @@ type retriedKey struct{}
 func (l *LB) forward(w http.ResponseWriter, r *http.Request, b *backend) {
 	b.begin()
 	defer l.end(b)
+	l.pin(w, r, b)
 	ctx, cancel := context.WithTimeout(r.Context(), l.cfg.Timeout)
 	defer cancel()
 	// A drain that times out cuts the requests still running on b.

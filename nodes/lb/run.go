@@ -28,6 +28,7 @@ func Run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.EjectFor, "eject-for", 5*time.Second, "ejection cool-down before a passing check may return a backend")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 10*time.Second, "how long a removed backend's in-flight requests may finish")
 	fs.BoolVar(&cfg.RetryRefused, "retry-refused", false, "retry a GET/HEAD once on another backend when the connection is refused")
+	fs.StringVar(&cfg.AffinityCookie, "affinity-cookie", "", "pin each client to a backend with a cookie of this name (empty: no session affinity)")
 	if err := nodekit.Parse(fs, args); err != nil {
 		return err
 	}

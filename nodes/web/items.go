@@ -159,22 +159,22 @@ func (it *items) register(node string, reg prometheus.Registerer) {
 }
 
 // itemOptions builds the item API from the web role's flags.
-func itemOptions(caches string, storeLatency, ttl time.Duration) (Option, error) {
+func itemOptions(caches string, storeLatency, ttl time.Duration) (Option, *memcache.Client, error) {
 	if storeLatency < 0 || ttl < time.Second {
-		return nil, fmt.Errorf("%w: web: --store-latency %v must not be negative, --cache-ttl %v at least 1s", nodes.ErrUsage, storeLatency, ttl)
+		return nil, nil, fmt.Errorf("%w: web: --store-latency %v must not be negative, --cache-ttl %v at least 1s", nodes.ErrUsage, storeLatency, ttl)
 	}
 	var mc *memcache.Client
 	if addrs := splitList(caches); len(addrs) > 0 {
 		sel, err := NewRingSelector(addrs)
 		if err != nil {
-			return nil, fmt.Errorf("%w: web: --cache: %v", nodes.ErrUsage, err)
+			return nil, nil, fmt.Errorf("%w: web: --cache: %v", nodes.ErrUsage, err)
 		}
 		mc = memcache.NewFromSelector(sel)
 		// Short: a cache slower than this is worth less than the store.
 		mc.Timeout = 100 * time.Millisecond
 		mc.MaxIdleConns = 64
 	}
-	return WithItems(NewSimStore(storeLatency), mc, ttl), nil
+	return WithItems(NewSimStore(storeLatency), mc, ttl), mc, nil
 }
 
 func splitList(s string) []string {

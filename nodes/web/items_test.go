@@ -114,7 +114,7 @@ func TestItemOptionsRejectsBadFlags(t *testing.T) {
 		{0, 0, ""},
 		{0, time.Minute, "no-port"},
 	} {
-		_, err := itemOptions(tc.caches, tc.latency, tc.ttl)
+		_, _, err := itemOptions(tc.caches, tc.latency, tc.ttl)
 		assert.Error(t, err, "%+v", tc)
 	}
 }
