@@ -20,7 +20,7 @@ const DBRaftPort = 7000
 const UnsafeDBEarlyAck = "db-early-ack"
 
 // UnsafeSwitches lists the switches topology.Topology.Unsafe may hold.
-func UnsafeSwitches() []string { return []string{UnsafeDBEarlyAck} }
+func UnsafeSwitches() []string { return []string{UnsafeDBEarlyAck, UnsafeBrokerUncleanElection} }
 
 func init() {
 	// Before the web tier, which may keep its data here; published so that

@@ -140,6 +140,9 @@ func dbLeader(sts map[string]dbclient.Status) (string, bool) {
 // resolveTarget is chaos.Env.Resolve: "@leader:db" becomes the db node
 // leading now, waiting out an election in progress.
 func (r *run) resolveTarget(ctx context.Context, target string) ([]string, error) {
+	if nodes, ok, err := r.resolveBroker(ctx, target); ok { // engine/broker.go
+		return nodes, err
+	}
 	pick, role, ok := scenarios.ParseDeferred(target)
 	if !ok || pick != scenarios.PickLeader || role != dbRole {
 		return nil, fmt.Errorf("cannot resolve %q: only {role: db, pick: leader} is known", target)

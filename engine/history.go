@@ -88,6 +88,7 @@ func (r *run) historySpecs(ctx context.Context) ([]historyRun, error) {
 				Workload: hl.Workload, Region: region, Local: local, Remote: remote,
 				Clients: hl.Clients, Think: hl.Think, Timeout: hl.Timeout, Duration: r.sc.Duration,
 				Seed: userSeed(r.sc.Seed, hl.Workload+"/"+region), Prefix: r.e.runID + "/",
+				Options: hl.Options,
 			}
 			if err := spec.Validate(); err != nil {
 				return nil, fmt.Errorf("history on line %d in region %s: %w", hl.Line, region, err)

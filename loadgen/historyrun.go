@@ -60,6 +60,9 @@ type HistorySpec struct {
 	// Prefix is unique per run and shared by every region's loadgen, so
 	// that keys (or topics) start empty and regions can share them.
 	Prefix string
+	// Options are the workload's own settings from the scenario
+	// (scenarios.HistoryLoad.Options).
+	Options map[string]string `json:",omitempty"`
 }
 
 // HistoryWorkload is one started history workload.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/checkers"
+	brokercheck "github.com/faultline/faultline/checkers/broker"
 )
 
 // Verdicts.
@@ -61,6 +62,9 @@ type Summary struct {
 	// DB is the replicated db's section: lost writes, linearizability,
 	// stale reads, failover times (checkers.NewDB).
 	DB *checkers.DB `json:"db,omitempty"`
+	// Broker is the broker checkers' section: acknowledged, lost,
+	// duplicated and reordered messages, failover times, mirror lag.
+	Broker *brokercheck.Summary `json:"broker,omitempty"`
 }
 
 // Marker is one instant on the run's time axis, drawn as a vertical line.

@@ -27,7 +27,10 @@ type HistoryLoad struct {
 	Clients  int
 	Think    time.Duration
 	Timeout  time.Duration // per operation
-	Line     int
+	// Options are the workload's own settings (e.g. broker-produce's
+	// acks), passed to it as text; the workload judges them.
+	Options map[string]string
+	Line    int
 }
 
 // maxHistoryClients matches the loadgen's bound.
@@ -39,7 +42,7 @@ func (v *validator) histories(n *yaml.Node) []HistoryLoad {
 	seen := map[string]int{} // workload/region → line
 	for i, it := range items {
 		p := yamlx.Index("history", i)
-		m, ok := v.fields(it, p, []string{"workload", "clients"}, "regions", "think", "timeout")
+		m, ok := v.fields(it, p, []string{"workload", "clients"}, "regions", "think", "timeout", "options")
 		if !ok {
 			continue
 		}
@@ -73,7 +76,26 @@ func (v *validator) histories(n *yaml.Node) []HistoryLoad {
 				h.Timeout = t
 			}
 		}
+		h.Options = v.historyOptions(m["options"], yamlx.Field(p, "options"))
 		out = append(out, h)
+	}
+	return out
+}
+
+// historyOptions reads a history entry's `options`: a mapping of scalars.
+func (v *validator) historyOptions(n *yaml.Node, path string) map[string]string {
+	if n == nil || n.Kind != yaml.MappingNode {
+		if n != nil {
+			v.d.Errorf(n, path, "must be a mapping of settings")
+		}
+		return nil
+	}
+	out := map[string]string{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if s, ok := v.d.String(n.Content[i+1], yamlx.Field(path, k.Value)); ok {
+			out[k.Value] = s
+		}
 	}
 	return out
 }
@@ -86,7 +108,7 @@ const PickLeader = "leader"
 var picks = []string{PickLeader}
 
 // pickRoles are the roles that have a leader to pick.
-var pickRoles = []string{"db"}
+var pickRoles = []string{"db", "broker"}
 
 // decodePick reads a target's `pick` ({role: db, pick: leader}).
 func (v *validator) decodePick(m map[string]*yaml.Node, path string, t *Target) {
@@ -138,17 +160,18 @@ func (e *expansion) deferred(t Target, line int, path string) []string {
 }
 
 type fileHistory struct {
-	Workload string   `yaml:"workload"`
-	Regions  []string `yaml:"regions,flow"`
-	Clients  int      `yaml:"clients"`
-	Think    string   `yaml:"think"`
-	Timeout  string   `yaml:"timeout"`
+	Workload string            `yaml:"workload"`
+	Regions  []string          `yaml:"regions,flow"`
+	Clients  int               `yaml:"clients"`
+	Think    string            `yaml:"think"`
+	Timeout  string            `yaml:"timeout"`
+	Options  map[string]string `yaml:"options,omitempty"`
 }
 
 func historyToFile(hs []HistoryLoad) []fileHistory {
 	var out []fileHistory
 	for _, h := range hs {
-		out = append(out, fileHistory{Workload: h.Workload, Regions: h.Regions, Clients: h.Clients, Think: dur(h.Think), Timeout: dur(h.Timeout)})
+		out = append(out, fileHistory{Workload: h.Workload, Regions: h.Regions, Clients: h.Clients, Think: dur(h.Think), Timeout: dur(h.Timeout), Options: h.Options})
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/faultline/faultline/geodns"
 	"github.com/faultline/faultline/nodes"
 	"github.com/faultline/faultline/nodes/broker"
+	"github.com/faultline/faultline/nodes/broker/mirror"
 	"github.com/faultline/faultline/nodes/cache"
 	"github.com/faultline/faultline/nodes/db"
 	"github.com/faultline/faultline/nodes/edge"
@@ -25,6 +26,7 @@ func init() {
 	nodes.Register("geodns", geodns.Run)
 	nodes.Register("lb", lb.Run)
 	nodes.Register("loadgen", loadgen.Run)
+	nodes.Register("mirror", mirror.Run)
 	nodes.Register("stream", stream.Run)
 	nodes.Register("wan", wan.Run)
 	nodes.Register("web", web.Run)

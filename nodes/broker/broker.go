@@ -180,7 +180,9 @@ func (b *Broker) heartbeatLoop(ctx context.Context) {
 	tick := time.NewTicker(b.cfg.HeartbeatInterval)
 	defer tick.Stop()
 	for {
-		hctx, cancel := context.WithTimeout(ctx, b.cfg.HeartbeatInterval*2)
+		// Half a session: a first heartbeat to a new controller across
+		// the WAN needs a connection set up before it can be answered.
+		hctx, cancel := context.WithTimeout(ctx, max(b.cfg.HeartbeatInterval*2, b.cfg.SessionTimeout/2))
 		err := b.toController(hctx, &protocol.HeartbeatRequest{BrokerID: b.cfg.ID, Addr: b.cfg.Advertise})
 		cancel()
 		if err != nil && ctx.Err() == nil {

@@ -18,7 +18,7 @@ import (
 // Run is the broker role's entry point: it parses args, serves until ctx
 // ends, then shuts down.
 func Run(ctx context.Context, args []string) error {
-	cfg, listen, raftListen, err := parseFlags(args)
+	cfg, listen, raftListen, httpListen, err := parseFlags(args)
 	if err != nil {
 		return err
 	}
@@ -38,13 +38,17 @@ func Run(ctx context.Context, args []string) error {
 		_ = rln.Close()
 		return err
 	}
-	<-ctx.Done()
-	return b.Close()
+	if httpListen == "" {
+		<-ctx.Done()
+		return b.Close()
+	}
+	err = serveHTTP(ctx, httpListen, b)
+	return errors.Join(err, b.Close())
 }
 
-// parseFlags turns the role's flags into a Config and the two listen
-// addresses.
-func parseFlags(args []string) (cfg Config, listen, raftListen string, err error) {
+// parseFlags turns the role's flags into a Config and the listen
+// addresses (httpListen empty: no HTTP side).
+func parseFlags(args []string) (cfg Config, listen, raftListen, httpListen string, err error) {
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var id int
@@ -53,6 +57,7 @@ func parseFlags(args []string) (cfg Config, listen, raftListen string, err error
 	fs.StringVar(&listen, "listen", ":9092", "client and replication listen address")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "address others dial for --listen (host:port)")
 	fs.StringVar(&raftListen, "raft-listen", ":9093", "controller (raft) listen address")
+	fs.StringVar(&httpListen, "http", "", "HTTP listen address for /healthz, /metrics and the admin API (empty: none)")
 	fs.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "address others dial for --raft-listen")
 	fs.StringVar(&peers, "peers", "", "controller voters: id=raftaddr@addr,... (this broker included)")
 	fs.BoolVar(&cfg.ControllerOnly, "controller-only", false, "run only a controller voter, host no partitions")
@@ -70,25 +75,25 @@ func parseFlags(args []string) (cfg Config, listen, raftListen string, err error
 	fs.BoolVar(&cfg.UncleanLeaderElection, "unclean-leader-election", false,
 		"UNSAFE: let topics elect a leader outside the in-sync set (acknowledged records can be lost)")
 	if err = fs.Parse(args); err != nil {
-		return cfg, "", "", fmt.Errorf("%w: broker: %v", nodes.ErrUsage, err)
+		return cfg, "", "", "", fmt.Errorf("%w: broker: %v", nodes.ErrUsage, err)
 	}
 	if fs.NArg() > 0 {
-		return cfg, "", "", fmt.Errorf("%w: broker: unexpected arguments %q", nodes.ErrUsage, fs.Args())
+		return cfg, "", "", "", fmt.Errorf("%w: broker: unexpected arguments %q", nodes.ErrUsage, fs.Args())
 	}
 	cfg.ID = int32(id)
 	cfg.DefaultReplicationFactor, cfg.DefaultMinISR = int32(rf), int32(minISR)
 	if cfg.Sync, err = log.ParseSyncPolicy(fsync); err != nil {
-		return cfg, "", "", fmt.Errorf("%w: broker: %v", nodes.ErrUsage, err)
+		return cfg, "", "", "", fmt.Errorf("%w: broker: %v", nodes.ErrUsage, err)
 	}
 	if cfg.Peers, err = parsePeers(peers); err != nil {
-		return cfg, "", "", fmt.Errorf("%w: broker: --peers: %v", nodes.ErrUsage, err)
+		return cfg, "", "", "", fmt.Errorf("%w: broker: --peers: %v", nodes.ErrUsage, err)
 	}
 	if cfg.ID <= 0 {
-		return cfg, "", "", fmt.Errorf("%w: broker: --id must be > 0", nodes.ErrUsage)
+		return cfg, "", "", "", fmt.Errorf("%w: broker: --id must be > 0", nodes.ErrUsage)
 	}
 	self, ok := cfg.Peers[cfg.ID]
 	if !ok {
-		return cfg, "", "", fmt.Errorf("%w: broker: --peers must include --id %d", nodes.ErrUsage, cfg.ID)
+		return cfg, "", "", "", fmt.Errorf("%w: broker: --peers must include --id %d", nodes.ErrUsage, cfg.ID)
 	}
 	if cfg.Advertise == "" {
 		cfg.Advertise = self.Addr
@@ -96,7 +101,7 @@ func parseFlags(args []string) (cfg Config, listen, raftListen string, err error
 	if cfg.RaftAdvertise == "" {
 		cfg.RaftAdvertise = self.Raft
 	}
-	return cfg, listen, raftListen, nil
+	return cfg, listen, raftListen, httpListen, nil
 }
 
 // parsePeers reads "1=host:9093@host:9092,2=...".

@@ -51,7 +51,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, _, _, err := parseFlags(tt.args)
+			cfg, _, _, _, err := parseFlags(tt.args)
 			if tt.wantErr {
 				require.ErrorIs(t, err, nodes.ErrUsage)
 				return

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	// History workloads register themselves with package loadgen.
+	_ "github.com/faultline/faultline/workloads/broker"
 	_ "github.com/faultline/faultline/workloads/db"
 )
 

@@ -60,7 +60,9 @@ func (c *Client) conn(ctx context.Context, addr string) (*protocol.Conn, error) 
 			return conn, nil
 		}
 	}
-	dctx, cancel := context.WithTimeout(ctx, c.timeout)
+	// A dead broker's address may never answer a connect: give up on it
+	// long before a request would time out, so the next broker is tried.
+	dctx, cancel := context.WithTimeout(ctx, min(c.timeout, dialTimeout))
 	defer cancel()
 	conn, err := protocol.Dial(dctx, addr)
 	if err != nil {
@@ -94,21 +96,87 @@ func (c *Client) addrs() []string {
 	return append(out, c.bootstrap...)
 }
 
-// Refresh reloads metadata from the first broker that answers.
+// dialTimeout bounds connecting to one broker.
+const dialTimeout = time.Second
+
+// refreshGrace is how long Refresh waits for more answers after the first:
+// the brokers apply the controller's changes at slightly different times,
+// and the freshest answer is the one to follow.
+const refreshGrace = 100 * time.Millisecond
+
+// Refresh reloads metadata, asking every known broker at once and keeping
+// the freshest answer (the highest leader epochs) among those that came
+// within refreshGrace of the first. A dead or cut-off broker costs nothing
+// while another answers.
 func (c *Client) Refresh(ctx context.Context) (*protocol.MetadataResponse, error) {
-	var errs []error
-	for _, addr := range c.addrs() {
-		var resp protocol.MetadataResponse
-		if err := c.call(ctx, addr, &protocol.MetadataRequest{}, &resp); err != nil {
-			errs = append(errs, err)
+	addrs := c.addrs()
+	type answer struct {
+		i    int
+		resp *protocol.MetadataResponse
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	seen := map[string]bool{}
+	answers := make(chan answer, len(addrs))
+	n := 0
+	for i, addr := range addrs {
+		if seen[addr] {
 			continue
 		}
-		c.mu.Lock()
-		c.meta = &resp
-		c.mu.Unlock()
-		return &resp, nil
+		seen[addr] = true
+		n++
+		go func() {
+			var resp protocol.MetadataResponse
+			err := c.call(ctx, addr, &protocol.MetadataRequest{}, &resp)
+			answers <- answer{i: i, resp: &resp, err: err}
+		}()
 	}
-	return nil, fmt.Errorf("metadata: no broker answered: %w", errors.Join(errs...))
+	var best *answer
+	var errs []error
+	var grace <-chan time.Time
+	for range n {
+		var a answer
+		select {
+		case a = <-answers:
+		case <-grace:
+		}
+		if a.resp == nil {
+			break // the grace ran out
+		}
+		if a.err != nil {
+			errs = append(errs, a.err)
+			continue
+		}
+		if best == nil || fresher(a.resp, best.resp) || (epochSum(a.resp) == epochSum(best.resp) && a.i < best.i) {
+			best = &a
+		}
+		if grace == nil {
+			grace = time.After(refreshGrace)
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("metadata: no broker answered: %w", errors.Join(errs...))
+	}
+	c.mu.Lock()
+	c.meta = best.resp
+	c.mu.Unlock()
+	return best.resp, nil
+}
+
+// fresher says whether a reflects more controller changes than b.
+func fresher(a, b *protocol.MetadataResponse) bool { return epochSum(a) > epochSum(b) }
+
+// epochSum grows with every leader change the broker has applied.
+func epochSum(m *protocol.MetadataResponse) int64 {
+	var n int64
+	for _, t := range m.Topics {
+		for _, p := range t.Partitions {
+			n += int64(p.Epoch)
+		}
+		n += int64(len(t.Partitions)) // a topic known beats one not yet created
+	}
+	return n
 }
 
 // Metadata returns the cached metadata, loading it if needed.

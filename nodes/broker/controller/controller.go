@@ -171,6 +171,7 @@ func (c *Controller) Run(ctx context.Context) {
 	tick := time.NewTicker(c.cfg.SessionTimeout / 5)
 	defer tick.Stop()
 	leading := false
+	prevLeader := int32(-1) // the last other replica seen leading
 	for {
 		select {
 		case <-ctx.Done():
@@ -179,6 +180,9 @@ func (c *Controller) Run(ctx context.Context) {
 		}
 		if c.raft.State() != raft.Leader {
 			leading = false
+			if id, ok := c.Leader(); ok && id != c.cfg.ID {
+				prevLeader = id
+			}
 			continue
 		}
 		now := time.Now()
@@ -196,6 +200,22 @@ func (c *Controller) Run(ctx context.Context) {
 			c.mu.Lock()
 			clear(c.lastSeen)
 			c.mu.Unlock()
+			// Raft moved its leadership because the previous leader
+			// stopped answering: most likely its broker died too. Fence it
+			// now rather than a whole session later, so its partitions
+			// fail over in one election; if it is alive, its next
+			// heartbeat registers it again.
+			if prevLeader >= 0 {
+				if b := st0(c).Brokers[prevLeader]; b != nil && !b.Fenced {
+					actx, cancel := context.WithTimeout(ctx, c.cfg.SessionTimeout)
+					err := c.Apply(actx, Command{Op: OpFence, Broker: prevLeader})
+					cancel()
+					if err != nil {
+						c.cfg.Logger.Warn("fence previous controller", "broker", prevLeader, "error", err)
+					}
+				}
+				prevLeader = -1
+			}
 		}
 		st, _ := c.Watch()
 		for id, b := range st.Brokers {
@@ -220,6 +240,8 @@ func (c *Controller) Run(ctx context.Context) {
 		}
 	}
 }
+
+func st0(c *Controller) *State { st, _ := c.Watch(); return st }
 
 // Barrier waits until this replica, as leader, has applied every command
 // committed before the call: its state is then the authoritative one.
