@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -127,10 +128,14 @@ func (a *autoscaler) region(pol scenarios.Autoscale) (*scaledRegion, error) {
 // its network namespace: the lb's admin API is not published, and this
 // way the controller's traffic never leaves the container.
 func (a *autoscaler) inNamespaceClient(container string) *http.Client {
+	return nsClient(a.r, container)
+}
+
+func nsClient(r *run, container string) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DisableKeepAlives: true, // the container may restart under a new namespace
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			info, err := a.r.e.rt.Inspect(ctx, container)
+			info, err := r.e.rt.Inspect(ctx, container)
 			if err != nil {
 				return nil, err
 			}
@@ -569,4 +574,92 @@ func (o *sessionsObserver) report(_ context.Context, sum *results.Summary) error
 		sum.Sessions[region] = results.SessionStats{Mode: mode, Lost: o.r.rec.ErrorsOfKind(region, "4xx")}
 	}
 	return nil
+}
+
+// The edge observer reads each region's edges' cache results (HIT, MISS,
+// STALE, PASS) from their /metrics once the load is over: the CDN's hit
+// ratio in summary.json and the report.
+func init() { registerObserver("edge", newEdgeObserver) }
+
+type edgeObserver struct {
+	r     *run
+	edges []topology.NodePlan
+}
+
+func newEdgeObserver(r *run) (observer, error) {
+	edges := r.dep.NodesOf("edge", "")
+	if len(edges) == 0 {
+		return nil, nil
+	}
+	return &edgeObserver{r: r, edges: edges}, nil
+}
+
+func (o *edgeObserver) watch(context.Context) error { return nil }
+
+func (o *edgeObserver) report(ctx context.Context, sum *results.Summary) error {
+	if sum.Edge == nil {
+		sum.Edge = map[string]results.EdgeStats{}
+	}
+	var errs []error
+	for _, n := range o.edges {
+		counts, err := edgeResults(ctx, nsClient(o.r, deploy.ContainerName(o.r.e.runID, n.Name)))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("edge %s: %w", n.Name, err))
+			continue
+		}
+		st := sum.Edge[n.Region]
+		st.Hits += counts["HIT"]
+		st.Misses += counts["MISS"]
+		st.Stale += counts["STALE"]
+		st.Pass += counts["PASS"]
+		if st.Hits+st.Misses > 0 {
+			st.HitRatio = float64(st.Hits) / float64(st.Hits+st.Misses)
+		}
+		sum.Edge[n.Region] = st
+	}
+	// A figure that could not be read is missing from the report, which
+	// says so; the run's verdict rests on its checks.
+	for _, err := range errs {
+		o.r.logf("%v", err)
+	}
+	return nil
+}
+
+// edgeResults reads edge_requests_total by result from an edge's /metrics.
+func edgeResults(ctx context.Context, hc *http.Client) (map[string]int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://edge/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	return parseEdgeResults(string(body)), nil
+}
+
+// parseEdgeResults picks the edge_requests_total{result="..."} samples out
+// of Prometheus text exposition.
+func parseEdgeResults(text string) map[string]int64 {
+	out := map[string]int64{}
+	const prefix = `edge_requests_total{result="`
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		result, value, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+			out[result] = int64(v)
+		}
+	}
+	return out
 }

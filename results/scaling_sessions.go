@@ -50,3 +50,36 @@ func init() {
 		return []Section{sec}
 	})
 }
+
+// EdgeStats is one region's CDN edges: how their requests were answered.
+type EdgeStats struct {
+	Hits     int64   `json:"hits"`
+	Misses   int64   `json:"misses"`
+	Stale    int64   `json:"stale,omitempty"`
+	Pass     int64   `json:"pass"` // not cacheable: sent to the origin
+	HitRatio float64 `json:"hit_ratio"`
+}
+
+func init() {
+	metrics["edge_hit_ratio"] = func(s *Summary, region string) (float64, error) {
+		st, ok := s.Edge[region]
+		if !ok {
+			return math.NaN(), fmt.Errorf("region %q has no edge figures", region)
+		}
+		return st.HitRatio, nil
+	}
+	registerSection(42, "edge", func(s *Summary) []Section {
+		if len(s.Edge) == 0 {
+			return nil
+		}
+		sec := Section{Title: "CDN edges",
+			Note:   "Requests the region's edges answered from their cache (HIT), fetched from the origin to cache (MISS), served past their lifetime because the origin failed (STALE) or passed through uncached (PASS). Hit ratio: HIT / (HIT + MISS).",
+			Header: []string{"region", "#HIT", "#MISS", "#STALE", "#PASS", "#hit ratio"}}
+		for _, r := range sortedKeys(s.Edge) {
+			st := s.Edge[r]
+			sec.Rows = append(sec.Rows, Row{Cells: []string{r, fmt.Sprint(st.Hits), fmt.Sprint(st.Misses),
+				fmt.Sprint(st.Stale), fmt.Sprint(st.Pass), fmt.Sprintf("%.3f", st.HitRatio)}})
+		}
+		return []Section{sec}
+	})
+}

@@ -57,6 +57,8 @@ type Summary struct {
 	Autoscale map[string]AutoscaleStats `json:"autoscale,omitempty"`
 	// Sessions is each session-loaded region's lost sessions (scaling_sessions.go).
 	Sessions map[string]SessionStats `json:"sessions,omitempty"`
+	// Edge is each region's CDN edge results and hit ratio (scaling_sessions.go).
+	Edge map[string]EdgeStats `json:"edge,omitempty"`
 	// GeoDNS is how the DNS moved each region's clients (runs with geodns).
 	GeoDNS *GeoDNS `json:"geodns,omitempty"`
 	// DB is the replicated db's section: lost writes, linearizability,

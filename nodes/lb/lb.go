@@ -51,10 +51,12 @@ type Config struct {
 	// backend never saw the request.
 	RetryRefused bool
 	// AffinityCookie, when set, pins each client to a backend (session
-	// affinity, as HAProxy's "cookie ... insert"): the lb sets a cookie of
-	// this name naming the backend and sends later requests carrying it
-	// there while that backend is in rotation, elsewhere (and re-pins)
-	// once it is not. Web nodes that keep sessions in memory need it.
+	// affinity, as HAProxy's "cookie ... insert"): when a backend's answer
+	// sets a cookie (starts a session), the lb adds one of this name naming
+	// the backend, and sends later requests carrying it there while that
+	// backend is in rotation, elsewhere once it is not. Answers that set no
+	// cookie get none, so they stay cacheable by a CDN. Web nodes that keep
+	// sessions in memory need it.
 	AffinityCookie string
 }
 
@@ -203,15 +205,18 @@ func (l *LB) pinned(r *http.Request) *backend {
 	return nil
 }
 
-// pin tells the client which backend it is pinned to, unless it knows.
-func (l *LB) pin(w http.ResponseWriter, r *http.Request, b *backend) {
-	if l.cfg.AffinityCookie == "" {
+// pin tells the client which backend it is pinned to when the backend
+// starts a session (sets a cookie), unless the client already knows.
+func (l *LB) pin(resp *http.Response, b *backend) {
+	if l.cfg.AffinityCookie == "" || len(resp.Header.Values("Set-Cookie")) == 0 {
 		return
 	}
-	if c, err := r.Cookie(l.cfg.AffinityCookie); err == nil && c.Value == b.addr {
-		return
+	if resp.Request != nil {
+		if c, err := resp.Request.Cookie(l.cfg.AffinityCookie); err == nil && c.Value == b.addr {
+			return
+		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: l.cfg.AffinityCookie, Value: b.addr, Path: "/", HttpOnly: true})
+	resp.Header.Add("Set-Cookie", (&http.Cookie{Name: l.cfg.AffinityCookie, Value: b.addr, Path: "/", HttpOnly: true}).String())
 }
 
 // pick chooses a backend from the rotation by the policy, never skip.
@@ -264,7 +269,6 @@ type retriedKey struct{}
 func (l *LB) forward(w http.ResponseWriter, r *http.Request, b *backend) {
 	b.begin()
 	defer l.end(b)
-	l.pin(w, r, b)
 	ctx, cancel := context.WithTimeout(r.Context(), l.cfg.Timeout)
 	defer cancel()
 	// A drain that times out cuts the requests still running on b.
@@ -282,8 +286,9 @@ func (l *LB) newProxy(b *backend) *httputil.ReverseProxy {
 		},
 		Transport:  l.transport,
 		BufferPool: copyBuffers,
-		ModifyResponse: func(*http.Response) error {
+		ModifyResponse: func(resp *http.Response) error {
 			b.consecErrs.Store(0)
+			l.pin(resp, b)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
