@@ -33,8 +33,8 @@ func TestDBScenarioFiles(t *testing.T) {
 	s, err := Load("db-leader-kill.yaml", dbOpts)
 	require.NoError(t, err)
 	assert.Equal(t, []HistoryLoad{
-		{Workload: "db-register", Regions: []string{"us-east", "eu-west", "ap-south"}, Clients: 2, Think: 50 * time.Millisecond, Timeout: 2 * time.Second, Line: 14},
-		{Workload: "db-set", Regions: []string{"us-east", "eu-west", "ap-south"}, Clients: 2, Think: 20 * time.Millisecond, Timeout: 2 * time.Second, Line: 15},
+		{Workload: "db-register", Regions: []string{"us-east", "eu-west", "ap-south"}, Clients: 2, Think: 50 * time.Millisecond, Timeout: time.Second, Line: 15},
+		{Workload: "db-set", Regions: []string{"us-east", "eu-west", "ap-south"}, Clients: 2, Think: 20 * time.Millisecond, Timeout: time.Second, Line: 16},
 	}, s.History)
 	sched, err := s.Expand(s.Topology.Plan("r"))
 	require.NoError(t, err)
@@ -90,7 +90,7 @@ func TestHistoryAndPickErrors(t *testing.T) {
 			`s.yaml:5:45: history[1].regions: region eu-west already runs db-set (line 4); raise its clients instead`,
 		}},
 		{"pick needs a role with a leader", dbBase + "faults:\n  - {at: 1s, kind: kill, target: {role: loadgen, pick: leader}}\n", []string{
-			`s.yaml:4:56: faults[0].target.pick: only a role with a leader can be picked from (db), got role "loadgen"`,
+			`s.yaml:4:56: faults[0].target.pick: only a role with a leader can be picked from (db, broker), got role "loadgen"`,
 		}},
 		{"unknown pick", dbBase + "faults:\n  - {at: 1s, kind: kill, target: {role: db, pick: oldest}}\n", []string{
 			`s.yaml:4:51: faults[0].target.pick: unknown pick "oldest" (known: leader)`,
