@@ -94,3 +94,21 @@ func TestGeoDNSKnowsEveryRegionAndNameserver(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, plain.Resolvers(topology.Default(), "us-east"), "no geodns, no resolvers")
 }
+
+func TestStreamMasterAndWorkers(t *testing.T) {
+	top, err := topology.Load("../topology/stream.yaml")
+	require.NoError(t, err)
+	d, err := Plan(top, "r", nil)
+	require.NoError(t, err)
+	cmds := map[string][]string{}
+	for _, c := range d.Containers {
+		cmds[c.Labels[runtime.LabelNode]] = c.Cmd
+	}
+	assert.Equal(t, []string{"stream", "master", "--workers", "4", "--per-spout", "10000", "--rate", "200"}, cmds["stream-us-east-1"])
+	assert.Equal(t, []string{"stream", "worker", "--master", "http://10.214.1.10:8080", "--data-listen", ":7100",
+		"--advertise", "10.214.1.14:7100", "--per-spout", "10000", "--rate", "200"}, cmds["stream-us-east-5"])
+
+	top.Regions[0].Nodes[0].Count = 1
+	_, err = Plan(top, "r", nil)
+	assert.ErrorContains(t, err, "needs at least one worker")
+}

@@ -290,6 +290,14 @@ func (r *run) drive(ctx context.Context, steps []chaos.Step) error {
 		}()
 	}
 	lwg.Wait()
+	// A run without load, driven by its system's own sources (a stream
+	// topology's spouts), still lasts its duration.
+	if rest := time.Until(r.start.Add(sc.Duration)); rest > 0 {
+		select {
+		case <-runCtx.Done():
+		case <-time.After(rest):
+		}
+	}
 	if errs := waitHistories(); len(errs) > 0 {
 		mu.Lock()
 		loadErrs = append(loadErrs, errs...)

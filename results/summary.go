@@ -61,6 +61,8 @@ type Summary struct {
 	Edge map[string]EdgeStats `json:"edge,omitempty"`
 	// GeoDNS is how the DNS moved each region's clients (runs with geodns).
 	GeoDNS *GeoDNS `json:"geodns,omitempty"`
+	// Stream is word count's exactness and recovery (runs with stream nodes).
+	Stream *Stream `json:"stream,omitempty"`
 	// DB is the replicated db's section: lost writes, linearizability,
 	// stale reads, failover times (checkers.NewDB).
 	DB *checkers.DB `json:"db,omitempty"`

@@ -13,6 +13,13 @@ type fileTopology struct {
 	Regions []fileRegion `yaml:"regions"`
 	Links   []fileLink   `yaml:"links,omitempty"`
 	DNS     *fileDNS     `yaml:"dns,omitempty"`
+	Stream  *fileStream  `yaml:"stream,omitempty"`
+}
+
+type fileStream struct {
+	SentencesPerSpout uint64  `yaml:"sentences_per_spout,omitempty"`
+	Rate              float64 `yaml:"rate,omitempty"`
+	FailRate          float64 `yaml:"fail_rate,omitempty"`
 }
 
 type fileDNS struct {
@@ -73,6 +80,9 @@ func (t *Topology) MarshalYAML() (any, error) {
 	if t.DNS != (DNS{}) {
 		out.DNS = &fileDNS{Zone: t.DNS.Zone, TTL: durationOrEmpty(t.DNS.TTL), CheckInterval: durationOrEmpty(t.DNS.CheckInterval),
 			CheckTimeout: durationOrEmpty(t.DNS.CheckTimeout), Fall: t.DNS.Fall, Rise: t.DNS.Rise}
+	}
+	if t.Stream != (Stream{}) {
+		out.Stream = &fileStream{SentencesPerSpout: t.Stream.SentencesPerSpout, Rate: t.Stream.Rate, FailRate: t.Stream.FailRate}
 	}
 	return out, nil
 }

@@ -70,7 +70,7 @@ func Decode(d *yamlx.Decoder, n *yaml.Node, path string) (*Topology, bool) {
 		Image: DefaultImage,
 		File:  d.File(),
 	}
-	m, ok := d.Mapping(n, path, "name", "image", "regions", "links", "dns")
+	m, ok := d.Mapping(n, path, "name", "image", "regions", "links", "dns", "stream")
 	if !ok {
 		return nil, false
 	}
@@ -120,6 +120,7 @@ func Decode(d *yamlx.Decoder, n *yaml.Node, path string) (*Topology, bool) {
 	}
 	decodeLinks(d, t, m["links"], n, yamlx.Field(path, "links"), names)
 	t.DNS = decodeDNS(d, m["dns"], yamlx.Field(path, "dns"))
+	t.Stream = decodeStream(d, m["stream"], yamlx.Field(path, "stream"))
 	checkDBVoters(d, t, orNode(m["regions"], n), regionsPath)
 	return t, d.Len() == before
 }

@@ -28,6 +28,7 @@ type Topology struct {
 	Regions []Region
 	Links   []Link
 	DNS     DNS
+	Stream  Stream
 	File    string // where it was read from, for messages
 	// Unsafe lists the unsafe switches a run turns on in the system under
 	// test (e.g. "db-early-ack"), to prove the checkers catch what they

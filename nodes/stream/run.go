@@ -43,16 +43,19 @@ func Run(ctx context.Context, args []string) error {
 type topologyFlags struct {
 	perSpout uint64
 	failRate float64
+	rate     float64
 }
 
 func (t *topologyFlags) bind(fs *flag.FlagSet) {
 	fs.Uint64Var(&t.perSpout, "per-spout", 0, "sentences per spout task; 0 runs without end")
 	fs.Float64Var(&t.failRate, "fail-rate", 0, "chance that a bolt fails a tuple, to exercise replay")
+	fs.Float64Var(&t.rate, "rate", 0, "new sentences a second per spout task; 0: as fast as the topology takes them")
 }
 
 func (t *topologyFlags) build() (*topo.Topology, error) {
 	cfg := wordcount.Lecture(t.perSpout)
 	cfg.FailRate = t.failRate
+	cfg.Rate = t.rate
 	return wordcount.Build(cfg)
 }
 

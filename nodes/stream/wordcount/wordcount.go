@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/faultline/faultline/nodes/stream/topo"
 )
@@ -25,8 +26,11 @@ var Sentences = []string{
 
 // Config shapes the topology.
 type Config struct {
-	PerSpout  uint64  // messages per spout task; 0 means endless
-	FailRate  float64 // chance that split or count fails a tuple, to exercise replay
+	PerSpout uint64  // messages per spout task; 0 means endless
+	FailRate float64 // chance that split or count fails a tuple, to exercise replay
+	// Rate bounds each spout task to this many new sentences a second, as
+	// a real source produces them (0: as fast as the topology takes them).
+	Rate      float64
 	Spouts    int
 	Splitters int
 	Counters  int
@@ -41,7 +45,7 @@ func Lecture(perSpout uint64) Config {
 func Build(c Config) (*topo.Topology, error) {
 	b := topo.NewBuilder("wordcount")
 	b.Spout("sentences", c.Spouts, []string{"sentence"}, func(t topo.Task) topo.Spout {
-		return &SentenceSpout{index: t.Index, limit: c.PerSpout}
+		return &SentenceSpout{index: t.Index, limit: c.PerSpout, rate: c.Rate, now: time.Now}
 	})
 	b.Bolt("split", c.Splitters, []string{"word"}, func(t topo.Task) topo.Bolt {
 		return &SplitBolt{fail: failer(c.FailRate, t.ID)}
@@ -82,18 +86,54 @@ func Expected(spouts int, perSpout uint64) map[string]int64 {
 }
 
 // SentenceSpout emits Sentences; replaying seq emits the same sentence.
+// With a rate, sentence seq becomes available rate per second after the
+// task first started: the epoch is part of the spout's checkpoint, so a
+// task moved to another worker finds the backlog its source built up while
+// it was down, as a real source's consumer would.
 type SentenceSpout struct {
 	index int
 	limit uint64
+	rate  float64
+	now   func() time.Time
+	epoch time.Time
 }
 
-// Next emits sentence seq.
+// Next emits sentence seq, or reports that it is not due yet.
 func (s *SentenceSpout) Next(seq uint64, out *topo.Emitter) (bool, error) {
 	if s.limit > 0 && seq >= s.limit {
 		return false, nil
 	}
+	if s.rate > 0 {
+		now := s.now()
+		if s.epoch.IsZero() {
+			s.epoch = now
+		}
+		if float64(seq) >= s.rate*now.Sub(s.epoch).Seconds() {
+			return false, nil
+		}
+	}
 	out.Emit(topo.Str(Sentence(s.index, seq)))
 	return true, nil
+}
+
+// Snapshot and Restore carry the epoch of a rate-limited spout.
+func (s *SentenceSpout) Snapshot() ([]byte, error) {
+	if s.epoch.IsZero() {
+		return nil, nil
+	}
+	return binary.AppendVarint(nil, s.epoch.UnixNano()), nil
+}
+
+func (s *SentenceSpout) Restore(data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	ns, n := binary.Varint(data)
+	if n <= 0 || n != len(data) {
+		return fmt.Errorf("sentence spout: bad checkpoint")
+	}
+	s.epoch = time.Unix(0, ns)
+	return nil
 }
 
 // SplitBolt emits each word of a sentence.

@@ -110,3 +110,36 @@ func TestWordCountExactInProcess(t *testing.T) {
 		})
 	}
 }
+
+// A rate-limited spout releases sentence seq only rate per second after its
+// first start, and a restored copy keeps that schedule: after a move it
+// finds the whole backlog due, not a fresh start.
+func TestSentenceSpoutRate(t *testing.T) {
+	now := time.Unix(100, 0)
+	clock := func() time.Time { return now }
+	s := &SentenceSpout{rate: 10, now: clock}
+	var em topo.Emitter
+	ok, err := s.Next(0, &em)
+	require.NoError(t, err)
+	assert.False(t, ok, "nothing is due at the first instant")
+	now = now.Add(250 * time.Millisecond)
+	for seq := uint64(0); seq < 3; seq++ {
+		em.Reset()
+		ok, err = s.Next(seq, &em)
+		require.NoError(t, err)
+		assert.True(t, ok, "seq %d due after 250 ms at 10/s", seq)
+	}
+	ok, _ = s.Next(3, &em)
+	assert.False(t, ok, "seq 3 is due at 300 ms")
+
+	snap, err := s.Snapshot()
+	require.NoError(t, err)
+	moved := &SentenceSpout{rate: 10, now: clock}
+	require.NoError(t, moved.Restore(snap))
+	now = now.Add(10 * time.Second)
+	ok, _ = moved.Next(100, &em)
+	assert.True(t, ok, "the backlog of 10 s is due at once after a move")
+	ok, _ = moved.Next(103, &em)
+	assert.False(t, ok)
+	assert.Error(t, moved.Restore([]byte{0xff}))
+}

@@ -1,0 +1,52 @@
+package deploy
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"github.com/faultline/faultline/topology"
+)
+
+// StreamDataPort is where stream workers take tuples from each other.
+const StreamDataPort = 7100
+
+func init() {
+	// Workers wait for their master, so the order between them does not
+	// matter; both after the storage they may write to.
+	register("stream", role{order: 40, args: streamArgs})
+}
+
+// StreamMaster is the topology's stream master: its first stream node. Every
+// other stream node is a worker.
+func StreamMaster(nodes []topology.NodePlan) (topology.NodePlan, bool) {
+	for _, n := range nodes {
+		if n.Role == "stream" {
+			return n, true
+		}
+	}
+	return topology.NodePlan{}, false
+}
+
+func streamArgs(n topology.NodePlan, p peerSet) ([]string, error) {
+	all := p.all("stream")
+	master, _ := StreamMaster(all)
+	st := p.top.Stream
+	common := []string{"--per-spout", strconv.FormatUint(st.SentencesPerSpout, 10)}
+	if st.Rate > 0 {
+		common = append(common, "--rate", strconv.FormatFloat(st.Rate, 'f', -1, 64))
+	}
+	if st.FailRate > 0 {
+		common = append(common, "--fail-rate", strconv.FormatFloat(st.FailRate, 'f', -1, 64))
+	}
+	if n.Name == master.Name {
+		if len(all) < 2 {
+			return nil, fmt.Errorf("stream %s: the master needs at least one worker (another stream node)", n.Name)
+		}
+		return append([]string{"master", "--workers", strconv.Itoa(len(all) - 1)}, common...), nil
+	}
+	args := []string{"worker", "--master", "http://" + hostPort(master.IP),
+		"--data-listen", ":" + strconv.Itoa(StreamDataPort),
+		"--advertise", netip.AddrPortFrom(n.IP, StreamDataPort).String()}
+	return append(args, common...), nil
+}

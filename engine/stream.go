@@ -1,0 +1,266 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/faultline/faultline/deploy"
+	"github.com/faultline/faultline/nodes/stream/engine"
+	"github.com/faultline/faultline/nodes/stream/wordcount"
+	"github.com/faultline/faultline/results"
+	"github.com/faultline/faultline/topology"
+)
+
+// streamDrain bounds how long the report waits, after the load, for every
+// input sentence to be fully processed.
+const streamDrain = 60 * time.Second
+
+func init() { registerObserver("stream", newStreamObserver) }
+
+// streamObserver follows word count through the run: every second it reads
+// each worker's counters, so throughput can be judged around each kill; at
+// the end it reads the final counts from the master's checkpoints and
+// compares them with the counts computed from the input.
+type streamObserver struct {
+	r       *run
+	master  topology.NodePlan
+	workers []topology.NodePlan
+	cfg     wordcount.Config
+	client  *http.Client
+
+	mu     sync.Mutex
+	last   map[string]workerStats // per worker, as last read
+	series map[int]*results.StreamSecond
+	total  workerStats
+}
+
+type workerStats struct{ acked, executed, failed, replayed uint64 }
+
+func newStreamObserver(r *run) (observer, error) {
+	nodes := r.dep.NodesOf("stream", "")
+	master, ok := deploy.StreamMaster(nodes)
+	if !ok {
+		return nil, nil
+	}
+	st := r.sc.Topology.Stream
+	cfg := wordcount.Lecture(st.SentencesPerSpout)
+	cfg.Rate, cfg.FailRate = st.Rate, st.FailRate
+	// Polls time out within the second they belong to: a killed worker
+	// must not hold back the others' figures.
+	o := &streamObserver{r: r, master: master, cfg: cfg, client: &http.Client{Timeout: 800 * time.Millisecond},
+		last: map[string]workerStats{}, series: map[int]*results.StreamSecond{}}
+	for _, n := range nodes {
+		if n.Name != master.Name {
+			o.workers = append(o.workers, n)
+		}
+	}
+	return o, nil
+}
+
+func (o *streamObserver) watch(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		o.pollWorkers(ctx)
+	}
+}
+
+// pollWorkers adds what every worker did since its last read to the second
+// it is read in. A worker that restarted counts from zero again; one that is
+// down adds nothing.
+func (o *streamObserver) pollWorkers(ctx context.Context) {
+	sec := int(time.Since(o.r.start).Seconds())
+	var wg sync.WaitGroup
+	for _, w := range o.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			now, err := o.workerStats(ctx, w)
+			if err != nil {
+				return
+			}
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			prev := o.last[w.Name]
+			d := workerStats{delta(prev.acked, now.acked), delta(prev.executed, now.executed), delta(prev.failed, now.failed), delta(prev.replayed, now.replayed)}
+			o.last[w.Name] = now
+			s := o.series[sec]
+			if s == nil {
+				s = &results.StreamSecond{T: sec}
+				o.series[sec] = s
+			}
+			s.Acked += d.acked
+			s.Executed += d.executed
+			s.Failed += d.failed
+			s.Replayed += d.replayed
+			o.total.failed += d.failed
+			o.total.replayed += d.replayed
+		}()
+	}
+	wg.Wait()
+}
+
+// delta is a counter's increase, a drop meaning the process restarted.
+func delta(prev, now uint64) uint64 {
+	if now < prev {
+		return now
+	}
+	return now - prev
+}
+
+// workerStats reads a worker's stream_*_total counters from /metrics.
+func (o *streamObserver) workerStats(ctx context.Context, w topology.NodePlan) (workerStats, error) {
+	body, err := o.get(ctx, fmt.Sprintf("http://%s:%d/metrics", w.IP, deploy.Port))
+	if err != nil {
+		return workerStats{}, err
+	}
+	var st workerStats
+	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		var dst *uint64
+		switch name {
+		case "stream_acked_total":
+			dst = &st.acked
+		case "stream_executed_total":
+			dst = &st.executed
+		case "stream_failed_total":
+			dst = &st.failed
+		case "stream_replayed_total":
+			dst = &st.replayed
+		default:
+			continue
+		}
+		f, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			return workerStats{}, fmt.Errorf("%s: %s: %w", w.Name, name, err)
+		}
+		*dst = uint64(f)
+	}
+	return st, nil
+}
+
+func (o *streamObserver) get(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return body, nil
+}
+
+func (o *streamObserver) report(ctx context.Context, sum *results.Summary) error {
+	tp, err := wordcount.Build(o.cfg)
+	if err != nil {
+		return err
+	}
+	spouts := tp.Component("sentences").Tasks
+	st := &results.Stream{Sentences: o.cfg.PerSpout * uint64(len(spouts)), Kills: []results.StreamKill{}}
+
+	// The input may still be draining: wait, bounded, for every sentence.
+	base := fmt.Sprintf("http://%s:%d/state/", o.master.IP, deploy.Port)
+	deadline := time.Now().Add(streamDrain)
+	for {
+		st.Acked = 0
+		for _, id := range spouts {
+			data, err := o.get(ctx, base+strconv.Itoa(int(id)))
+			if err != nil {
+				return fmt.Errorf("spout %d checkpoint: %w", id, err)
+			}
+			w, err := engine.SpoutWatermark(data)
+			if err != nil {
+				return fmt.Errorf("spout %d checkpoint: %w", id, err)
+			}
+			st.Acked += w
+		}
+		if st.Acked >= st.Sentences || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		o.r.logf("stream: %d of %d sentences processed; waiting for the rest", st.Acked, st.Sentences)
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+	data, err := o.get(ctx, base+strconv.Itoa(int(tp.Component("sink").Tasks[0])))
+	if err != nil {
+		return fmt.Errorf("sink checkpoint: %w", err)
+	}
+	snap, err := engine.BoltSnapshot(data)
+	if err != nil {
+		return fmt.Errorf("sink checkpoint: %w", err)
+	}
+	got, err := wordcount.DecodeCounts(snap)
+	if err != nil {
+		return fmt.Errorf("sink checkpoint: %w", err)
+	}
+	want := wordcount.Expected(len(spouts), o.cfg.PerSpout)
+	st.Words = len(want)
+	for w, n := range want {
+		if got[w] != n {
+			st.WrongWords++
+		}
+	}
+	for w := range got {
+		if _, ok := want[w]; !ok {
+			st.WrongWords++
+		}
+	}
+	st.Exact = st.WrongWords == 0 && st.Acked == st.Sentences
+
+	o.mu.Lock()
+	for _, s := range o.series {
+		st.Series = append(st.Series, *s)
+	}
+	st.Failed, st.Replayed = o.total.failed, o.total.replayed
+	o.mu.Unlock()
+	slices.SortFunc(st.Series, func(a, b results.StreamSecond) int { return a.T - b.T })
+	var tuples, sentences float64
+	busy := 0
+	for _, s := range st.Series {
+		if s.Acked > 0 {
+			tuples += float64(s.Executed)
+			sentences += float64(s.Acked)
+			busy++
+		}
+	}
+	if busy > 0 {
+		st.TuplesPerS, st.SentencesPerS = tuples/float64(busy), sentences/float64(busy)
+	}
+	for _, f := range sum.Faults {
+		if f.InjectedAt < 0 || !slices.ContainsFunc(f.Targets, func(t string) bool { return slices.ContainsFunc(o.workers, func(w topology.NodePlan) bool { return w.Name == t }) }) {
+			continue
+		}
+		st.Kills = append(st.Kills, results.StreamKill{Workers: f.Targets, InjectedAt: f.InjectedAt})
+	}
+	st.RecoveryS = results.StreamRecovery(st.Series, st.Kills)
+	sum.Stream = st
+	return nil
+}

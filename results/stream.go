@@ -1,0 +1,168 @@
+package results
+
+import (
+	"fmt"
+	"math"
+)
+
+// Stream is summary.json's `stream` section: whether word count came out
+// exact and how the topology's throughput took each worker kill.
+type Stream struct {
+	// Exact: every word's final count equals the count computed from the
+	// input, and every input sentence was fully processed.
+	Exact      bool   `json:"exact"`
+	Words      int    `json:"words"`       // distinct words expected
+	WrongWords int    `json:"wrong_words"` // words whose final count differs
+	Sentences  uint64 `json:"sentences"`   // input sentences over every spout task
+	Acked      uint64 `json:"acked"`       // fully processed (the spouts' watermarks)
+	// TuplesPerS is the mean of tuples executed per second over the seconds
+	// that had input; SentencesPerS likewise for sentences acked.
+	TuplesPerS    float64 `json:"tuples_per_s"`
+	SentencesPerS float64 `json:"sentences_per_s"`
+	Failed        uint64  `json:"failed"`   // sentence trees failed or timed out
+	Replayed      uint64  `json:"replayed"` // sentences emitted again
+	// RecoveryS is the worst over Kills (-1: one never recovered).
+	RecoveryS float64        `json:"recovery_s"`
+	Kills     []StreamKill   `json:"kills"`
+	Series    []StreamSecond `json:"series"`
+}
+
+// StreamKill is one fault that took stream workers away.
+type StreamKill struct {
+	Workers    []string `json:"workers"`
+	InjectedAt float64  `json:"injected_at"`
+	// BaselinePerS is the sentences acked per second over the 5 s before.
+	BaselinePerS float64 `json:"baseline_per_s"`
+	// RecoveryS: from injection until a second acked at least
+	// StreamRecoveredShare of the baseline again, after the dip the kill
+	// caused within 5 s (0: no dip); -1 never within the run.
+	RecoveryS float64 `json:"recovery_s"`
+}
+
+// StreamSecond is what every worker together did in one second of the run.
+type StreamSecond struct {
+	T        int    `json:"t"`
+	Acked    uint64 `json:"acked"`
+	Executed uint64 `json:"executed"`
+	Failed   uint64 `json:"failed"`
+	Replayed uint64 `json:"replayed"`
+}
+
+// StreamRecoveredShare is the share of its pre-kill throughput a topology
+// must reach again to count as recovered.
+const StreamRecoveredShare = 0.9
+
+// streamDipWindow is how many seconds after a kill its dip may start.
+const streamDipWindow = 5
+
+func init() {
+	metrics["stream_exact"] = func(s *Summary, _ string) (float64, error) {
+		if s.Stream == nil {
+			return 0, fmt.Errorf("the run has no stream nodes")
+		}
+		if s.Stream.Exact {
+			return 1, nil
+		}
+		return 0, nil
+	}
+	metrics["stream_recovery_s"] = func(s *Summary, _ string) (float64, error) {
+		if s.Stream == nil {
+			return 0, fmt.Errorf("the run has no stream nodes")
+		}
+		if s.Stream.RecoveryS < 0 {
+			return math.Inf(1), nil
+		}
+		return s.Stream.RecoveryS, nil
+	}
+	metrics["stream_acked_pct"] = func(s *Summary, _ string) (float64, error) {
+		if s.Stream == nil || s.Stream.Sentences == 0 {
+			return 0, fmt.Errorf("the run has no stream input")
+		}
+		return 100 * float64(s.Stream.Acked) / float64(s.Stream.Sentences), nil
+	}
+	metrics["stream_kills"] = func(s *Summary, _ string) (float64, error) {
+		if s.Stream == nil {
+			return 0, fmt.Errorf("the run has no stream nodes")
+		}
+		return float64(len(s.Stream.Kills)), nil
+	}
+	registerSection(50, "stream", streamSections)
+}
+
+// StreamRecovery fills each kill's baseline and recovery from the series.
+func StreamRecovery(series []StreamSecond, kills []StreamKill) (worst float64) {
+	acked := map[int]float64{}
+	for _, s := range series {
+		acked[s.T] = float64(s.Acked)
+	}
+	last := -1
+	if len(series) > 0 {
+		last = series[len(series)-1].T
+	}
+	for i := range kills {
+		k := &kills[i]
+		inj := int(math.Floor(k.InjectedAt))
+		sum, n := 0.0, 0
+		for t := inj - 5; t < inj; t++ {
+			if v, ok := acked[t]; ok {
+				sum += v
+				n++
+			}
+		}
+		if n > 0 {
+			k.BaselinePerS = sum / float64(n)
+		}
+		bar := StreamRecoveredShare * k.BaselinePerS
+		k.RecoveryS = 0
+		// The dip a kill causes shows within a few seconds (the master's
+		// heartbeat timeout); a later one belongs to something else.
+		dip := -1
+		for t := inj; t <= min(last, inj+streamDipWindow); t++ {
+			if acked[t] < bar {
+				dip = t
+				break
+			}
+		}
+		if dip >= 0 {
+			k.RecoveryS = -1
+			for t := dip + 1; t <= last; t++ {
+				if acked[t] >= bar {
+					k.RecoveryS = math.Max(0, float64(t)-k.InjectedAt)
+					break
+				}
+			}
+		}
+		switch {
+		case k.RecoveryS < 0:
+			worst = -1
+		case worst >= 0 && k.RecoveryS > worst:
+			worst = k.RecoveryS
+		}
+	}
+	return worst
+}
+
+func streamSections(s *Summary) []Section {
+	st := s.Stream
+	if st == nil {
+		return nil
+	}
+	verdict := "exact"
+	if !st.Exact {
+		verdict = fmt.Sprintf("NOT exact: %d of %d words wrong, %d of %d sentences acked", st.WrongWords, st.Words, st.Acked, st.Sentences)
+	}
+	sec := Section{
+		Title: "Stream: word count",
+		Note: fmt.Sprintf("Final counts %s. %s tuples/s and %s sentences/s on average while input lasted; %d sentence trees failed or timed out, %d sentences replayed. "+
+			"A kill counts as recovered once a second acks %.0f%% of the sentences a second acked before it.",
+			verdict, num(st.TuplesPerS), num(st.SentencesPerS), st.Failed, st.Replayed, 100*StreamRecoveredShare),
+	}
+	if len(st.Kills) > 0 {
+		sec.Header = []string{"workers killed", "#at s", "#sentences/s before", "#recovered after s"}
+		for _, k := range st.Kills {
+			sec.Rows = append(sec.Rows, Row{Bad: k.RecoveryS < 0, Cells: []string{
+				fmt.Sprint(k.Workers), secs(k.InjectedAt), num(k.BaselinePerS), orNever(k.RecoveryS)}})
+		}
+	}
+	return []Section{sec}
+}

@@ -1,0 +1,43 @@
+package results
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStreamRecovery(t *testing.T) {
+	var series []StreamSecond
+	for ts := 0; ts < 40; ts++ {
+		acked := uint64(1000)
+		switch {
+		case ts >= 10 && ts < 14: // the kill at 10.2 s: a dip until 14
+			acked = 100
+		case ts >= 25: // the kill at 25.5 s: never back
+			acked = 0
+		}
+		series = append(series, StreamSecond{T: ts, Acked: acked})
+	}
+	kills := []StreamKill{{InjectedAt: 10.2}, {InjectedAt: 18}, {InjectedAt: 25.5}}
+	worst := StreamRecovery(series, kills)
+	assert.Equal(t, 1000.0, kills[0].BaselinePerS)
+	assert.InDelta(t, 3.8, kills[0].RecoveryS, 1e-9, "back at second 14")
+	assert.Zero(t, kills[1].RecoveryS, "no dip, nothing to recover from")
+	assert.Equal(t, -1.0, kills[2].RecoveryS)
+	assert.Equal(t, -1.0, worst)
+
+	s := &Summary{Stream: &Stream{Exact: true, Sentences: 10, Acked: 10, Kills: kills[:1], RecoveryS: StreamRecovery(series, kills[:1])}}
+	for name, want := range map[string]float64{"stream_exact": 1, "stream_acked_pct": 100, "stream_kills": 1, "stream_recovery_s": 3.8} {
+		v, err := metrics[name](s, "")
+		require.NoError(t, err, name)
+		assert.InDelta(t, want, v, 1e-9, name)
+	}
+	_, err := metrics["stream_exact"](&Summary{}, "")
+	assert.ErrorContains(t, err, "no stream nodes")
+	var md bytes.Buffer
+	require.NoError(t, Markdown(&md, s))
+	assert.Contains(t, md.String(), "## Stream: word count")
+	assert.Contains(t, md.String(), "Final counts exact.")
+}

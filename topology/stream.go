@@ -1,0 +1,57 @@
+package topology
+
+import (
+	"go.yaml.in/yaml/v3"
+
+	"github.com/faultline/faultline/internal/yamlx"
+)
+
+// Stream shapes the word-count topology the stream nodes run: how many
+// sentences each of its spout tasks reads, how fast its source produces
+// them and how often a bolt fails a tuple on purpose (to exercise replay).
+// The first stream node of the topology is the master (Storm's Nimbus);
+// every other stream node is a worker (a supervisor).
+type Stream struct {
+	SentencesPerSpout uint64
+	Rate              float64 // new sentences a second per spout task; 0: unbounded
+	FailRate          float64
+}
+
+// maxSentences keeps the expected counts computable in a moment.
+const maxSentences = 100_000_000
+
+func decodeStream(d *yamlx.Decoder, n *yaml.Node, path string) Stream {
+	var out Stream
+	if n == nil {
+		return out
+	}
+	m, ok := d.Mapping(n, path, "sentences_per_spout", "rate", "fail_rate")
+	if !ok {
+		return out
+	}
+	if vn := m["sentences_per_spout"]; vn != nil {
+		if v, ok := d.Int(vn, yamlx.Field(path, "sentences_per_spout")); ok {
+			if v < 1 || v > maxSentences {
+				d.Errorf(vn, yamlx.Field(path, "sentences_per_spout"), "must be between 1 and %d, got %d", maxSentences, v)
+			}
+			out.SentencesPerSpout = uint64(max(v, 0))
+		}
+	}
+	if vn := m["rate"]; vn != nil {
+		if v, ok := d.Float(vn, yamlx.Field(path, "rate")); ok {
+			if v < 0 || v > 1e7 {
+				d.Errorf(vn, yamlx.Field(path, "rate"), "must be between 0 and 10000000, got %v", v)
+			}
+			out.Rate = v
+		}
+	}
+	if vn := m["fail_rate"]; vn != nil {
+		if v, ok := d.Float(vn, yamlx.Field(path, "fail_rate")); ok {
+			if v < 0 || v >= 1 {
+				d.Errorf(vn, yamlx.Field(path, "fail_rate"), "must be in [0, 1), got %v", v)
+			}
+			out.FailRate = v
+		}
+	}
+	return out
+}
