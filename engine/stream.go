@@ -255,7 +255,9 @@ func (o *streamObserver) report(ctx context.Context, sum *results.Summary) error
 		st.TuplesPerS, st.SentencesPerS = tuples/float64(busy), sentences/float64(busy)
 	}
 	for _, f := range sum.Faults {
-		if f.InjectedAt < 0 || !slices.ContainsFunc(f.Targets, func(t string) bool { return slices.ContainsFunc(o.workers, func(w topology.NodePlan) bool { return w.Name == t }) }) {
+		if f.InjectedAt < 0 || !slices.ContainsFunc(f.Targets, func(t string) bool {
+			return slices.ContainsFunc(o.workers, func(w topology.NodePlan) bool { return w.Name == t })
+		}) {
 			continue
 		}
 		st.Kills = append(st.Kills, results.StreamKill{Workers: f.Targets, InjectedAt: f.InjectedAt})
