@@ -321,6 +321,17 @@ func (a *autoscaler) scaleOut(ctx context.Context, sr *scaledRegion, k int, reas
 			if err := a.r.e.rt.WaitHealthy(hctx, node.container); err != nil {
 				return fmt.Errorf("%s never became healthy: %w", node.name, err)
 			}
+			// Like its planned peers, it reaches other regions (a db
+			// leader, say) through the wan.
+			if netsetup.HasNamespaces(a.r.e.rt) {
+				n, err := netsetup.Discover(gctx, a.r.e.rt, a.r.e.runID)
+				if err != nil {
+					return fmt.Errorf("routes of %s: %w", node.name, err)
+				}
+				if err := n.Install(gctx, node.name); err != nil {
+					return err
+				}
+			}
 			if err := sr.admin(gctx, http.MethodPost, "/lb/backends/"+node.addr, http.StatusCreated, nil); err != nil {
 				return err
 			}
