@@ -325,7 +325,9 @@ func (b *Broker) lookup(topic string, id int32) *partition {
 // isrLoop asks the controller to shrink or expand the in-sync sets of the
 // partitions this broker leads.
 func (b *Broker) isrLoop(ctx context.Context) {
-	tick := time.NewTicker(max(b.cfg.ReplicaLagMax/5, 10*time.Millisecond))
+	// Often enough that a returning replica rejoins the in-sync set soon
+	// after it caught up, not a fifth of the lag window later.
+	tick := time.NewTicker(max(min(b.cfg.ReplicaLagMax/5, 250*time.Millisecond), 10*time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {

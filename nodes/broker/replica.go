@@ -95,23 +95,44 @@ type connPool struct {
 func newConnPool() *connPool { return &connPool{conns: map[string]*protocol.Conn{}} }
 
 func (c *connPool) get(ctx context.Context, addr string) (*protocol.Conn, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if conn := c.conns[addr]; conn != nil {
-		select {
-		case <-conn.Done():
-		default:
-			return conn, nil
-		}
+	if conn := c.live(addr); conn != nil {
+		return conn, nil
 	}
+	// Dial without the lock: a dial to a dead broker can take the whole
+	// timeout, and must not hold up heartbeats to the controller or
+	// fetches from live leaders (it once got live brokers fenced).
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	conn, err := protocol.Dial(dctx, addr)
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if other := c.conns[addr]; other != nil && other != conn {
+		select {
+		case <-other.Done():
+		default:
+			_ = conn.Close() // another caller dialed first: share its connection
+			return other, nil
+		}
+	}
 	c.conns[addr] = conn
 	return conn, nil
+}
+
+// live is the pooled connection to addr, if it is still open.
+func (c *connPool) live(addr string) *protocol.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn := c.conns[addr]; conn != nil {
+		select {
+		case <-conn.Done():
+		default:
+			return conn
+		}
+	}
+	return nil
 }
 
 func (c *connPool) call(ctx context.Context, addr string, req protocol.Request, resp protocol.Message) error {

@@ -48,10 +48,11 @@ type Consumer struct {
 
 // NewConsumer prepares the workload.
 func NewConsumer(spec loadgen.HistorySpec) (*Consumer, error) {
-	if _, err := ParseOptions(spec.Options); err != nil {
+	opts, err := ParseOptions(spec.Options)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", WorkloadConsume, err)
 	}
-	addrs, err := brokerAddrs(spec.Local, spec.Remote)
+	addrs, err := specAddrs(spec, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", WorkloadConsume, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/faultline/faultline/loadgen"
 	"github.com/faultline/faultline/nodes/broker/client"
 )
 
@@ -45,10 +46,14 @@ type Options struct {
 	Partitions        int32 // default 6
 	ReplicationFactor int32 // 0: the brokers' default (3, or the cluster size)
 	MinISR            int32 // 0: the brokers' default (1)
+	// LocalOnly (bootstrap: local) keeps a client on its own region's
+	// brokers: with region-local clusters joined by mirrors, another
+	// region's brokers are another cluster.
+	LocalOnly bool
 }
 
 // optionKeys are the settings ParseOptions knows.
-var optionKeys = []string{"acks", "partitions", "replication", "min_insync"}
+var optionKeys = []string{"acks", "partitions", "replication", "min_insync", "bootstrap"}
 
 // ParseOptions reads a history entry's options; unknown keys and bad
 // values are errors.
@@ -63,6 +68,13 @@ func ParseOptions(in map[string]string) (Options, error) {
 		v := in[k]
 		if !slices.Contains(optionKeys, k) {
 			return o, fmt.Errorf("option %q: unknown (known: %s)", k, strings.Join(optionKeys, ", "))
+		}
+		if k == "bootstrap" {
+			if v != "local" && v != "all" {
+				return o, fmt.Errorf("option bootstrap: %q: want local or all", v)
+			}
+			o.LocalOnly = v == "local"
+			continue
 		}
 		if k == "acks" {
 			switch v {
@@ -94,6 +106,14 @@ func ParseOptions(in map[string]string) (Options, error) {
 		return o, fmt.Errorf("option min_insync %d is above replication %d", o.MinISR, o.ReplicationFactor)
 	}
 	return o, nil
+}
+
+// specAddrs are the brokers a workload's client starts from.
+func specAddrs(spec loadgen.HistorySpec, o Options) ([]string, error) {
+	if o.LocalOnly {
+		return brokerAddrs(spec.Local)
+	}
+	return brokerAddrs(spec.Local, spec.Remote)
 }
 
 // brokerAddrs turns a spec's node endpoints ("http://10.0.1.10:8080") into

@@ -63,7 +63,7 @@ func NewProducer(spec loadgen.HistorySpec) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", WorkloadProduce, err)
 	}
-	addrs, err := brokerAddrs(spec.Local, spec.Remote)
+	addrs, err := specAddrs(spec, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", WorkloadProduce, err)
 	}

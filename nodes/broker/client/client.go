@@ -52,21 +52,34 @@ func (c *Client) Close() error {
 
 func (c *Client) conn(ctx context.Context, addr string) (*protocol.Conn, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if conn := c.conns[addr]; conn != nil {
 		select {
 		case <-conn.Done():
 		default:
+			c.mu.Unlock()
 			return conn, nil
 		}
 	}
-	// A dead broker's address may never answer a connect: give up on it
-	// long before a request would time out, so the next broker is tried.
+	c.mu.Unlock()
+	// Dial without the lock: a dead broker's address may never answer a
+	// connect, and calls to live brokers must not wait behind it. Give up
+	// on it long before a request would time out, so the next broker is
+	// tried.
 	dctx, cancel := context.WithTimeout(ctx, min(c.timeout, dialTimeout))
 	defer cancel()
 	conn, err := protocol.Dial(dctx, addr)
 	if err != nil {
 		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if other := c.conns[addr]; other != nil {
+		select {
+		case <-other.Done():
+		default:
+			_ = conn.Close() // another caller dialed first: share its connection
+			return other, nil
+		}
 	}
 	c.conns[addr] = conn
 	return conn, nil
