@@ -206,46 +206,74 @@ func (a *autoscaler) step(ctx context.Context, sr *scaledRegion) error {
 	for _, u := range sr.util {
 		avgUtil += u / float64(len(sr.util))
 	}
-	slo := float64(pol.P95) / float64(time.Millisecond)
-	n := len(sr.nodes)
-	breach := pol.P95 > 0 && reqs > 0 && p95 > slo
-	busy := pol.Utilization > 0 && avgUtil > pol.Utilization
-	cooled := now.Sub(sr.last) >= pol.Cooldown
+	d := decide(pol, reading{nodes: len(sr.nodes), p95: p95, requests: reqs, util: avgUtil},
+		now.Sub(sr.last) >= pol.Cooldown, sr.calm, now)
+	sr.calm = d.calm
+	switch {
+	case d.add > 0:
+		return a.scaleOut(ctx, sr, d.add, d.reason)
+	case d.remove:
+		return a.scaleIn(ctx, sr, d.reason)
+	}
+	return nil
+}
 
-	if (breach || busy) && n < pol.Max && cooled {
+// reading is what one decision sees of a region.
+type reading struct {
+	nodes    int     // web nodes in rotation
+	p95      float64 // ms over the last seconds
+	requests int64   // behind that p95; 0: no figure
+	util     float64 // busy share of the nodes' cores, averaged
+}
+
+// decision is what to do: add nodes, remove one, or nothing; calm is when
+// the scale-in conditions began to hold (zero: they do not).
+type decision struct {
+	add    int
+	remove bool
+	reason string
+	calm   time.Time
+}
+
+// decide is the policy, apart from the runtime: out when p95 is above the
+// SLO or utilisation above its target (sized proportionally), in when p95
+// is well under the SLO and the nodes left would stay under the target,
+// both held for a cooldown.
+func decide(pol scenarios.Autoscale, in reading, cooled bool, calmSince, now time.Time) decision {
+	slo := float64(pol.P95) / float64(time.Millisecond)
+	n := in.nodes
+	breach := pol.P95 > 0 && in.requests > 0 && in.p95 > slo
+	busy := pol.Utilization > 0 && in.util > pol.Utilization
+	if breach || busy {
+		if n >= pol.Max || !cooled {
+			return decision{}
+		}
 		want := n + 1
 		var reason []string
 		if breach {
 			// Proportional, at most doubling: past capacity p95 grows
 			// with the queue, not with the missing capacity.
-			want = max(want, int(math.Ceil(float64(n)*min(p95/slo, 2))))
-			reason = append(reason, fmt.Sprintf("p95 %.0f ms > SLO %.0f ms", p95, slo))
+			want = max(want, int(math.Ceil(float64(n)*min(in.p95/slo, 2))))
+			reason = append(reason, fmt.Sprintf("p95 %.0f ms > SLO %.0f ms", in.p95, slo))
 		}
 		if busy {
-			want = max(want, int(math.Ceil(float64(n)*avgUtil/pol.Utilization)))
-			reason = append(reason, fmt.Sprintf("utilisation %.2f > %.2f", avgUtil, pol.Utilization))
+			want = max(want, int(math.Ceil(float64(n)*in.util/pol.Utilization)))
+			reason = append(reason, fmt.Sprintf("utilisation %.2f > %.2f", in.util, pol.Utilization))
 		}
-		sr.calm = time.Time{}
-		return a.scaleOut(ctx, sr, min(want, pol.Max)-n, strings.Join(reason, ", "))
+		return decision{add: min(want, pol.Max) - n, reason: strings.Join(reason, ", ")}
 	}
-
-	// In: p95 well under the SLO, and the nodes left would still run
-	// below the utilisation target; held for a whole cooldown.
-	calm := n > pol.Min && (pol.P95 == 0 || (reqs > 0 && p95 < slo*scaleInCalm)) &&
-		(pol.Utilization == 0 || avgUtil*float64(n)/float64(n-1) < pol.Utilization)
+	calm := n > pol.Min && (pol.P95 == 0 || (in.requests > 0 && in.p95 < slo*scaleInCalm)) &&
+		(pol.Utilization == 0 || in.util*float64(n)/float64(n-1) < pol.Utilization)
 	if !calm {
-		sr.calm = time.Time{}
-		return nil
+		return decision{}
 	}
-	if sr.calm.IsZero() {
-		sr.calm = now
+	if calmSince.IsZero() {
+		calmSince = now
 	}
-	if now.Sub(sr.calm) < pol.Cooldown || !cooled {
-		return nil
+	if now.Sub(calmSince) < pol.Cooldown || !cooled {
+		return decision{calm: calmSince}
 	}
-	sr.calm = time.Time{}
-	reason := fmt.Sprintf("p95 %.0f ms, utilisation %.2f with %d nodes", p95, avgUtil, n)
-	return a.scaleIn(ctx, sr, reason)
+	return decision{remove: true, reason: fmt.Sprintf("p95 %.0f ms, utilisation %.2f with %d nodes", in.p95, in.util, n)}
 }
 
 // utilisation is the share of the web nodes' cores busy now, from the lb's

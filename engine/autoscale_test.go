@@ -2,8 +2,11 @@ package engine
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/faultline/faultline/scenarios"
 )
 
 func TestParseEdgeResults(t *testing.T) {
@@ -20,6 +23,52 @@ func TestParseEdgeResults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, parseEdgeResults(tt.text))
+		})
+	}
+}
+
+func TestDecide(t *testing.T) {
+	pol := scenarios.Autoscale{Region: "east", Min: 1, Max: 4, P95: 200 * time.Millisecond, Utilization: 0.6, Cooldown: 5 * time.Second}
+	now := time.Unix(1000, 0)
+	calm := now.Add(-6 * time.Second) // calm for longer than the cooldown
+	tests := []struct {
+		name      string
+		pol       scenarios.Autoscale
+		in        reading
+		cooled    bool
+		calmSince time.Time
+		want      decision
+	}{
+		{"p95 over the SLO: proportional, at most doubling", pol,
+			reading{nodes: 2, p95: 900, requests: 100, util: 0.5}, true, time.Time{},
+			decision{add: 2, reason: "p95 900 ms > SLO 200 ms"}},
+		{"utilisation over target: sized to bring it under", pol,
+			reading{nodes: 1, p95: 60, requests: 100, util: 1.5}, true, time.Time{},
+			decision{add: 2, reason: "utilisation 1.50 > 0.60"}},
+		{"never past max", pol,
+			reading{nodes: 3, p95: 900, requests: 100, util: 30}, true, time.Time{},
+			decision{add: 1, reason: "p95 900 ms > SLO 200 ms, utilisation 30.00 > 0.60"}},
+		{"at max: nothing", pol,
+			reading{nodes: 4, p95: 900, requests: 100, util: 3}, true, time.Time{}, decision{}},
+		{"in cooldown: nothing", pol,
+			reading{nodes: 2, p95: 900, requests: 100}, false, time.Time{}, decision{}},
+		{"no requests: p95 is no signal", scenarios.Autoscale{Min: 1, Max: 4, P95: time.Second, Cooldown: time.Second},
+			reading{nodes: 2, p95: 5000}, true, time.Time{}, decision{}},
+		{"calm starts the clock", pol,
+			reading{nodes: 3, p95: 50, requests: 100, util: 0.2}, true, time.Time{}, decision{calm: now}},
+		{"calm for a cooldown: remove one", pol,
+			reading{nodes: 3, p95: 50, requests: 100, util: 0.2}, true, calm,
+			decision{remove: true, reason: "p95 50 ms, utilisation 0.20 with 3 nodes"}},
+		{"the nodes left would be too busy: stay", pol,
+			reading{nodes: 3, p95: 50, requests: 100, util: 0.5}, true, calm, decision{}},
+		{"p95 not well under the SLO: stay", pol,
+			reading{nodes: 3, p95: 150, requests: 100, util: 0.1}, true, calm, decision{}},
+		{"at min: stay", pol,
+			reading{nodes: 1, p95: 50, requests: 100, util: 0.1}, true, calm, decision{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, decide(tt.pol, tt.in, tt.cooled, tt.calmSince, now))
 		})
 	}
 }
