@@ -2,12 +2,16 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/faultline/faultline/checkers"
 	"github.com/faultline/faultline/checkers/failover"
@@ -229,6 +233,9 @@ func (o *dbObserver) report(_ context.Context, sum *results.Summary) error {
 		s := failover.Check(all, kills)
 		fo = &s
 	}
+	for _, s := range streams {
+		o.record(s)
+	}
 	db := checkers.NewDB(set, reg, st, fo)
 	db.Partitions = o.partitions(sum.Faults, byRegion)
 	db.Unsafe = r.sc.Topology.Unsafe
@@ -266,20 +273,104 @@ func (o *dbObserver) isDB(node string) bool {
 	return slices.ContainsFunc(o.r.dep.NodesOf(dbRole, ""), func(n topology.NodePlan) bool { return n.Name == node })
 }
 
-// partitions judges every region a partition cut off from the rest.
+// partitions judges every region a partition cut off from the rest, over
+// the time the cut was certainly in place: from the moment the injection
+// had finished (the fault's injected_at is when it began, and cutting takes
+// a few hundred milliseconds, during which requests still cross) to the
+// moment the heal began (injected_at + for).
 func (o *dbObserver) partitions(faults []results.Fault, byRegion map[string][]loadgen.Operation) []partition.Summary {
 	var out []partition.Summary
+	done := o.injectsDone()
 	for _, f := range faults {
 		if (f.Kind != "partition" && f.Kind != "region-isolate") || len(f.Peers) > 0 || f.OneWay || f.InjectedAt < 0 || f.HealedAt < 0 {
 			continue
+		}
+		from, to := f.InjectedAt, f.HealedAt
+		if f.For > 0 {
+			to = min(to, f.InjectedAt+f.For)
+		}
+		for _, t := range done[f.Kind+" "+strings.Join(f.Targets, ",")] {
+			if t >= from && t <= to {
+				from = t
+				break
+			}
 		}
 		at := func(s float64) time.Time { return o.r.start.Add(time.Duration(s * float64(time.Second))) }
 		for _, region := range f.Targets {
 			if _, ok := byRegion[region]; !ok {
 				continue // a node, or a region without db clients
 			}
-			out = append(out, partition.Check(region, byRegion[region], o.r.start, at(f.InjectedAt), at(f.HealedAt)))
+			out = append(out, partition.Check(region, byRegion[region], o.r.start, at(from), at(to)))
 		}
 	}
 	return out
+}
+
+// injectsDone reads, from the run's events.jsonl, when each injection had
+// finished (seconds since the start), by "kind targets".
+func (o *dbObserver) injectsDone() map[string][]float64 {
+	out := map[string][]float64{}
+	f, err := os.Open(filepath.Join(o.r.e.RunDir(), results.EventsFile))
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	for {
+		var ev struct {
+			Event, Action, Kind, Error string
+			Targets                    []string
+			T                          float64
+		}
+		if dec.Decode(&ev) != nil {
+			return out
+		}
+		if ev.Event == "fault" && ev.Action == "inject" && ev.Error == "" {
+			key := ev.Kind + " " + strings.Join(ev.Targets, ",")
+			out[key] = append(out[key], ev.T)
+		}
+	}
+}
+
+// record adds a stream's operations of the main phase to its region's
+// per-second figures (requests, errors, latency), as buckets in the raw
+// load log too, so that the report's plots and recovery times show what
+// the db's clients felt through each fault: they call no lb, so there is
+// no other load to plot. A failed CAS comparison is an answer, not an error.
+func (o *dbObserver) record(s *HistoryStream) {
+	r := o.r
+	if r.rec == nil {
+		return
+	}
+	type sec struct {
+		b    loadgen.Bucket
+		hist *hdrhistogram.Histogram
+	}
+	secs := map[int64]*sec{}
+	for _, op := range s.Ops {
+		if op.Kind == dbwork.KindFinal {
+			continue
+		}
+		unix := op.Call.Unix()
+		x := secs[unix]
+		if x == nil {
+			x = &sec{b: loadgen.Bucket{Second: unix, ErrorsByKind: map[string]int64{}}, hist: loadgen.NewHistogram()}
+			secs[unix] = x
+		}
+		x.b.Requests++
+		if op.Error != "" {
+			x.b.Errors++
+			x.b.ErrorsByKind["db-"+op.Kind]++
+		}
+		_ = x.hist.RecordValue(max(op.Return.Sub(op.Call).Microseconds(), 1))
+	}
+	for _, x := range secs {
+		x.b.Latency = x.hist.Export()
+		if r.raw != nil {
+			r.raw.add(s.Region, x.b)
+		}
+		if err := r.rec.AddBucket(s.Region, x.b); err != nil {
+			r.logf("db %s in %s: %v", s.Workload, s.Region, err)
+		}
+	}
 }
