@@ -347,8 +347,10 @@ func (o *dbObserver) record(s *HistoryStream) {
 		hist *hdrhistogram.Histogram
 	}
 	secs := map[int64]*sec{}
+	// Operations the end of the main phase cut short did not fail.
+	end := r.start.Add(r.sc.Duration)
 	for _, op := range s.Ops {
-		if op.Kind == dbwork.KindFinal {
+		if op.Kind == dbwork.KindFinal || (op.Error != "" && !op.Return.Before(end)) {
 			continue
 		}
 		unix := op.Call.Unix()
