@@ -493,8 +493,19 @@ func (a *autoscaler) report(_ context.Context, sum *results.Summary) error {
 	defer a.mu.Unlock()
 	slices.SortStableFunc(a.events, func(x, y results.ScalingEvent) int { return int(math.Copysign(1, x.T-y.T)) })
 	sum.Scaling = append(sum.Scaling, a.events...)
-	for _, e := range a.events {
-		sum.Markers = append(sum.Markers, results.ScalingMarker(e))
+	// Nodes added by one decision share one marker (their labels would
+	// overlap): "out web-east-2 … web-east-4 → 4".
+	for i := 0; i < len(a.events); {
+		e, j := a.events[i], i+1
+		for j < len(a.events) && a.events[j].T == e.T && a.events[j].Action == e.Action && a.events[j].Region == e.Region {
+			j++
+		}
+		m := results.ScalingMarker(a.events[j-1])
+		if j-i > 1 {
+			m.Label = fmt.Sprintf("%s %s … %s → %d", e.Action, e.Node, a.events[j-1].Node, a.events[j-1].NodesAfter)
+		}
+		sum.Markers = append(sum.Markers, m)
+		i = j
 	}
 	if sum.Autoscale == nil {
 		sum.Autoscale = map[string]results.AutoscaleStats{}
