@@ -135,3 +135,26 @@ func (v *validator) autoscaleRegion(rn *yaml.Node, p string, a *Autoscale, bound
 		v.d.Errorf(rn, path, "utilization needs the region's web nodes to have cores (the capacity model) to be busy on")
 	}
 }
+
+// fileAutoscale is a policy in the shape the file has (see encode.go), so a
+// run's played scenario replays its autoscaling too.
+type fileAutoscale struct {
+	Region      string  `yaml:"region"`
+	Min         int     `yaml:"min"`
+	Max         int     `yaml:"max"`
+	P95         string  `yaml:"p95,omitempty"`
+	Utilization float64 `yaml:"utilization,omitempty"`
+	Cooldown    string  `yaml:"cooldown"`
+}
+
+func autoscaleToFile(as []Autoscale) []fileAutoscale {
+	var out []fileAutoscale
+	for _, a := range as {
+		f := fileAutoscale{Region: a.Region, Min: a.Min, Max: a.Max, Utilization: a.Utilization, Cooldown: dur(a.Cooldown)}
+		if a.P95 > 0 {
+			f.P95 = dur(a.P95)
+		}
+		out = append(out, f)
+	}
+	return out
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/faultline/faultline/internal/yamlx"
 )
@@ -41,6 +42,22 @@ func TestAutoscalePolicy(t *testing.T) {
 		{Region: "a", Min: 1, Max: 4, P95: 200 * time.Millisecond, Utilization: 0.6, Cooldown: 3 * time.Second, Line: 18},
 		{Region: "b", Min: 1, Max: 2, P95: time.Second, Cooldown: defaultCooldown, Line: 19},
 	}, s.Autoscale)
+}
+
+func TestAutoscaleRoundTrip(t *testing.T) {
+	s, err := Parse("s.yaml", []byte(autoscaleBase+`autoscale:
+  - {region: a, min: 1, max: 4, p95: 200ms, utilization: 0.6, cooldown: 3s}
+  - {region: b, min: 1, max: 2, p95: 1s}
+`), opts)
+	require.NoError(t, err)
+	data, err := yaml.Marshal(s)
+	require.NoError(t, err)
+	again, err := Parse("s.yaml", data, opts)
+	require.NoError(t, err, "%s", data)
+	for i := range again.Autoscale {
+		again.Autoscale[i].Line = s.Autoscale[i].Line
+	}
+	assert.Equal(t, s.Autoscale, again.Autoscale)
 }
 
 func TestAutoscaleErrors(t *testing.T) {

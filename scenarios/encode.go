@@ -21,6 +21,7 @@ type fileScenario struct {
 	Faults      []fileFault        `yaml:"faults,omitempty"`
 	Nemesis     *fileNemesis       `yaml:"nemesis,omitempty"`
 	Checks      []fileCheck        `yaml:"checks,omitempty"`
+	Autoscale   []fileAutoscale    `yaml:"autoscale,omitempty"`
 }
 
 type fileLoad struct {
@@ -116,6 +117,7 @@ func (s *Scenario) MarshalYAML() (any, error) {
 	for _, c := range s.Checks {
 		out.Checks = append(out.Checks, fileCheck{Name: c.Name, Metric: c.Metric, Region: c.Region, Min: c.Min, Max: c.Max})
 	}
+	out.Autoscale = autoscaleToFile(s.Autoscale)
 	return out, nil
 }
 
