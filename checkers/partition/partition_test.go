@@ -24,7 +24,7 @@ func TestCheck(t *testing.T) {
 	lin := dbwork.Input{Key: "k", Consistency: "linearizable"}
 	stale := dbwork.Input{Key: "k", Consistency: "stale"}
 	ops := []loadgen.Operation{
-		op(dbwork.KindWrite, dbwork.Input{Key: "k", Value: "a"}, dbwork.Output{OK: true}, "", at(5), at(5.1)),   // before: ignored
+		op(dbwork.KindWrite, dbwork.Input{Key: "k", Value: "a"}, dbwork.Output{OK: true}, "", at(5), at(5.1)), // before: ignored
 		op(dbwork.KindWrite, dbwork.Input{Key: "k", Value: "b"}, dbwork.Output{}, "timeout", at(9.9), at(11)), // called before the cut
 		op(dbwork.KindWrite, dbwork.Input{Key: "k", Value: "c"}, dbwork.Output{}, "503", at(11), at(12)),
 		op(dbwork.KindRead, lin, dbwork.Output{}, "503", at(12), at(13)),
