@@ -396,10 +396,12 @@ func (o *brokerObserver) report(_ context.Context, sum *results.Summary) error {
 	}
 	var publishes []loadgen.Operation
 	var consumers []brokercheck.Stream
+	byRegion := map[string][]loadgen.Operation{}
 	for _, s := range streams {
 		switch s.Workload {
 		case brokerwork.WorkloadProduce:
 			publishes = append(publishes, s.Ops...)
+			byRegion[s.Region] = append(byRegion[s.Region], s.Ops...)
 		case brokerwork.WorkloadConsume:
 			consumers = append(consumers, brokercheck.Stream{Name: s.Region, Ops: s.Ops})
 		}
@@ -409,6 +411,7 @@ func (o *brokerObserver) report(_ context.Context, sum *results.Summary) error {
 	if err != nil {
 		return err
 	}
+	s.CutOffs = o.cutOffs(sum.Faults, byRegion)
 	s.MirrorLagMS = brokercheck.Lag(o.lag)
 	if s.MirrorLagMS.Samples > 0 {
 		sum.Markers = append(sum.Markers, results.Marker{T: s.MirrorLagMS.MaxAtS, Kind: "mirror-lag",
@@ -431,4 +434,22 @@ func (r *run) resolveBroker(ctx context.Context, target string) ([]string, bool,
 	}
 	nodes, err := r.brokerLeader(ctx)
 	return nodes, true, err
+}
+
+// cutOffs judges the producers of every region a partition cut off from
+// all the others.
+func (o *brokerObserver) cutOffs(faults []results.Fault, byRegion map[string][]loadgen.Operation) []brokercheck.CutOff {
+	var out []brokercheck.CutOff
+	at := func(s float64) time.Time { return o.r.start.Add(time.Duration(s * float64(time.Second))) }
+	for _, f := range faults {
+		if (f.Kind != "partition" && f.Kind != "region-isolate") || len(f.Peers) > 0 || f.OneWay || f.InjectedAt < 0 || f.HealedAt < 0 {
+			continue
+		}
+		for _, region := range f.Targets {
+			if _, ok := byRegion[region]; ok {
+				out = append(out, brokercheck.CheckCutOff(region, byRegion, o.r.start, at(f.InjectedAt), at(f.HealedAt)))
+			}
+		}
+	}
+	return out
 }

@@ -35,6 +35,7 @@ func init() {
 	})
 	metrics["broker_duplicates"] = count(func(b *brokercheck.Summary) int { return b.Duplicate })
 	metrics["broker_reordered"] = count(func(b *brokercheck.Summary) int { return b.Reordered })
+	metrics["broker_late_unacked"] = count(func(b *brokercheck.Summary) int { return b.LateUnacked })
 	metrics["broker_above_hw"] = count(func(b *brokercheck.Summary) int { return b.AboveHW })
 	metrics["broker_failovers"] = count(func(b *brokercheck.Summary) int { return len(b.Failovers) })
 	failover := func(get func(b *brokercheck.Summary) float64) metricFunc {
@@ -63,6 +64,28 @@ func init() {
 	// mirror_lag_final_ms is the last sample, after the consumers' drain:
 	// whether the mirror caught up once its link was back.
 	metrics["mirror_lag_final_ms"] = lag(func(l brokercheck.MirrorLag) float64 { return l.Final })
+	// broker_cutoff_acked is the most publishes a cut-off region had
+	// acknowledged while cut off: above 0 is split brain with acks=all.
+	cut := func(get func(c brokercheck.CutOff) int, most bool) metricFunc {
+		return bm(func(b *brokercheck.Summary) (float64, error) {
+			if len(b.CutOffs) == 0 {
+				return 0, errors.New("no region with producers was cut off")
+			}
+			v := get(b.CutOffs[0])
+			for _, c := range b.CutOffs[1:] {
+				if most {
+					v = max(v, get(c))
+				} else {
+					v = min(v, get(c))
+				}
+			}
+			return float64(v), nil
+		})
+	}
+	metrics["broker_cutoff_acked"] = cut(func(c brokercheck.CutOff) int { return c.Acked }, true)
+	// broker_cutoff_others_acked is the fewest publishes the rest of the
+	// cluster had acknowledged during a cut: the majority side goes on.
+	metrics["broker_cutoff_others_acked"] = cut(func(c brokercheck.CutOff) int { return c.OthersAcked }, false)
 	registerSection(32, "broker", brokerSections)
 }
 
@@ -84,6 +107,7 @@ func brokerSections(s *Summary) []Section {
 	add(b.Lost > 0, "lost", strconv.Itoa(b.Lost), lost)
 	add(false, "duplicates", strconv.Itoa(b.Duplicate), "the same message at two offsets (a retried batch: delivery is at least once)")
 	add(b.Reordered > 0, "reordered", strconv.Itoa(b.Reordered), "a key's message after a later one of the same key, in one partition")
+	add(false, "late unacknowledged", strconv.Itoa(b.LateUnacked), "a publish that failed or timed out landed after a later message of its key (legal: its outcome was never reported)")
 	add(b.AboveHW > 0, "reads above the high watermark", strconv.Itoa(b.AboveHW), "records a fetch returned at or above the high watermark it reported")
 	if len(b.Failovers) > 0 {
 		var per []string
@@ -102,6 +126,15 @@ func brokerSections(s *Summary) []Section {
 			fmt.Sprintf("%d samples; the max at t=%s s (marked on the time axis)", l.Samples, num(l.MaxAtS)))
 	}
 	out := []Section{head}
+	if len(b.CutOffs) > 0 {
+		cs := Section{Title: "Broker: regions cut off", Note: "Publishes called after the cut and answered before the heal. With acks=all, a cut-off region's brokers cannot commit alone: an acknowledgement there would be split brain.",
+			Header: []string{"region", "#from s", "#to s", "#acked there", "#failed there", "#acked elsewhere"}}
+		for _, c := range b.CutOffs {
+			cs.Rows = append(cs.Rows, Row{Bad: c.Acked > 0, Cells: []string{c.Region, num(c.FromS), num(c.ToS),
+				strconv.Itoa(c.Acked), strconv.Itoa(c.Failed), strconv.Itoa(c.OthersAcked)}})
+		}
+		out = append(out, cs)
+	}
 	if len(b.Consumers) > 0 {
 		cs := Section{Title: "Broker: consumers' final drain", Header: []string{"consumer", "#consumed", "#lost", "#duplicates", "#reordered"}}
 		for _, c := range b.Consumers {

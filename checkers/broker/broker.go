@@ -45,6 +45,12 @@ type Summary struct {
 	Lost      int `json:"lost"`
 	Duplicate int `json:"duplicates"`
 	Reordered int `json:"reordered"`
+	// LateUnacked counts messages whose publish failed or timed out and
+	// that landed after a later message of their key: legal (an outcome
+	// never reported may take effect any time after the call, like a
+	// request stuck in a cut link and delivered after the heal), but worth
+	// seeing.
+	LateUnacked int `json:"late_unacked"`
 	// AboveHW counts consumed records at or above the high watermark the
 	// same fetch reported: reads of uncommitted data.
 	AboveHW int `json:"above_hw"`
@@ -56,6 +62,9 @@ type Summary struct {
 	Failovers   []Failover      `json:"failovers,omitempty"`
 	Unrecovered int             `json:"unrecovered"`
 	FailoverS   stats.Quantiles `json:"failover_s"`
+
+	// CutOffs are the regions a partition cut off from the others.
+	CutOffs []CutOff `json:"cut_offs,omitempty"`
 
 	// MirrorLagMS is how far behind its source each mirror was, sampled
 	// through the run (zero Samples: the run had no mirror).
@@ -72,6 +81,7 @@ type ConsumerSummary struct {
 	Lost       int    `json:"lost"`
 	Duplicates int    `json:"duplicates"`
 	Reordered  int    `json:"reordered"`
+	LateUnack  int    `json:"late_unacked"`
 	// Drained is false when the drain never read anything: every
 	// acknowledged message then counts as lost for this consumer.
 	Drained bool `json:"drained"`
@@ -132,6 +142,7 @@ func Check(publishes []loadgen.Operation, consumers []Stream, kills []Kill) (Sum
 		}
 		s.Duplicate = max(s.Duplicate, cs.Duplicates)
 		s.Reordered = max(s.Reordered, cs.Reordered)
+		s.LateUnacked = max(s.LateUnacked, cs.LateUnack)
 	}
 	s.Failovers, s.Unrecovered, s.FailoverS = failovers(acks, kills)
 	return s, nil
@@ -139,9 +150,15 @@ func Check(publishes []loadgen.Operation, consumers []Stream, kills []Kill) (Sum
 
 // checkConsumer reads one consumer's history: reads above the high
 // watermark in any fetch, and, over its drain, which acknowledged messages
-// it never saw, duplicates and order per key within each partition.
+// it never saw, duplicates and order per key within each partition. Order
+// is judged between acknowledged messages: one whose outcome was never
+// reported may land after later ones.
 func checkConsumer(c Stream, acks []ack) (cs ConsumerSummary, above int, lostSample []string, err error) {
 	cs.Name = c.Name
+	acked := make(map[msgID]bool, len(acks))
+	for _, a := range acks {
+		acked[a.id] = true
+	}
 	// The drain's records per partition, in offset order (a partition's
 	// drain is one reader, so its ops are already in order; sort anyway
 	// in case ops were merged out of order).
@@ -183,10 +200,16 @@ func checkConsumer(c Stream, acks []ack) (cs ConsumerSummary, above int, lostSam
 			}
 			seen[id] = true
 			cs.Consumed++
-			if m, ok := maxSeq[r.Key]; ok && r.Seq < m {
+			m, ok := maxSeq[r.Key]
+			switch {
+			case ok && r.Seq < m && acked[id]:
 				cs.Reordered++
+			case ok && r.Seq < m:
+				cs.LateUnack++
 			}
-			maxSeq[r.Key] = max(maxSeq[r.Key], r.Seq)
+			if acked[id] {
+				maxSeq[r.Key] = max(m, r.Seq)
+			}
 		}
 	}
 	cs.Drained = len(byPart) > 0
@@ -234,4 +257,40 @@ func failovers(acks []ack, kills []Kill) ([]Failover, int, stats.Quantiles) {
 		}
 	}
 	return out, unrecovered, stats.Of(secs)
+}
+
+// CutOff is what one region's producers got while it was cut off from the
+// others: with acks=all and min in-sync above the replicas a region holds,
+// Acked must be 0 (its brokers cannot commit alone), while the other
+// regions' producers go on (OthersAcked).
+type CutOff struct {
+	Region      string  `json:"region"`
+	FromS       float64 `json:"from_s"`
+	ToS         float64 `json:"to_s"`
+	Acked       int     `json:"acked"`
+	Failed      int     `json:"failed"`
+	OthersAcked int     `json:"others_acked"`
+}
+
+// CheckCutOff counts the publishes called after from and answered before
+// to, in the cut-off region and elsewhere; start is the run's start.
+func CheckCutOff(region string, byRegion map[string][]loadgen.Operation, start, from, to time.Time) CutOff {
+	c := CutOff{Region: region, FromS: from.Sub(start).Seconds(), ToS: to.Sub(start).Seconds()}
+	for r, ops := range byRegion {
+		for _, op := range ops {
+			if op.Kind != work.KindPublish || op.Input == nil || op.Call.Before(from) || op.Return.After(to) {
+				continue
+			}
+			switch {
+			case r != region && op.Error == "":
+				c.OthersAcked++
+			case r != region:
+			case op.Error == "":
+				c.Acked++
+			default:
+				c.Failed++
+			}
+		}
+	}
+	return c
 }

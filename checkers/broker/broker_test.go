@@ -85,6 +85,13 @@ func TestCheck(t *testing.T) {
 				{Name: "r1", Consumed: 3, Duplicates: 1, Reordered: 1, Drained: true}}},
 		},
 		{
+			name:      "an unacknowledged message may land late",
+			publishes: []loadgen.Operation{pub("a", 0, 0, 0, 10), failedPub("a", 1), pub("a", 2, 0, 1, 30)},
+			consumers: []Stream{{Name: "r1", Ops: []loadgen.Operation{read(work.KindDrain, 0, 3, 0, "a#0", "a#2", "a#1")}}},
+			want: Summary{Acked: 2, Unacked: 1, LateUnacked: 1, Consumers: []ConsumerSummary{
+				{Name: "r1", Consumed: 3, LateUnack: 1, Drained: true}}},
+		},
+		{
 			name:      "a consumer that never drained lost everything",
 			publishes: acked,
 			consumers: []Stream{{Name: "r1"}},

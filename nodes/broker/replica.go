@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -140,7 +141,18 @@ func (c *connPool) call(ctx context.Context, addr string, req protocol.Request, 
 	if err != nil {
 		return err
 	}
-	return conn.Call(ctx, req, resp)
+	err = conn.Call(ctx, req, resp)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// Its bytes may be stuck behind a cut link in TCP's retransmission
+		// backoff: the next request gets a fresh connection.
+		c.mu.Lock()
+		if c.conns[addr] == conn {
+			delete(c.conns, addr)
+		}
+		c.mu.Unlock()
+		_ = conn.Close()
+	}
+	return err
 }
 
 func (c *connPool) close() {

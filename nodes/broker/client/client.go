@@ -93,7 +93,24 @@ func (c *Client) call(ctx context.Context, addr string, req protocol.Request, re
 	if err != nil {
 		return err
 	}
-	return conn.Call(ctx, req, resp)
+	err = conn.Call(ctx, req, resp)
+	if errors.Is(err, context.DeadlineExceeded) {
+		c.drop(addr, conn)
+	}
+	return err
+}
+
+// drop closes a connection whose request timed out (as Kafka's client
+// does): its bytes may be stuck behind a cut link in TCP's retransmission
+// backoff long after the link is back, and the next request should not
+// queue behind them on the same connection.
+func (c *Client) drop(addr string, conn *protocol.Conn) {
+	c.mu.Lock()
+	if c.conns[addr] == conn {
+		delete(c.conns, addr)
+	}
+	c.mu.Unlock()
+	_ = conn.Close()
 }
 
 // addrs are the brokers to ask for metadata: known ones first.
@@ -110,7 +127,7 @@ func (c *Client) addrs() []string {
 }
 
 // dialTimeout bounds connecting to one broker.
-const dialTimeout = time.Second
+const dialTimeout = 500 * time.Millisecond
 
 // refreshGrace is how long Refresh waits for more answers after the first:
 // the brokers apply the controller's changes at slightly different times,
@@ -315,7 +332,8 @@ func retry(ctx context.Context, f func() error) error {
 			return errors.Join(err, ctx.Err())
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 500*time.Millisecond)
+		// Capped low: a leader change is retried within a quarter second.
+		backoff = min(2*backoff, 250*time.Millisecond)
 	}
 }
 
