@@ -21,6 +21,7 @@ type fileScenario struct {
 	Faults      []fileFault        `yaml:"faults,omitempty"`
 	Nemesis     *fileNemesis       `yaml:"nemesis,omitempty"`
 	Checks      []fileCheck        `yaml:"checks,omitempty"`
+	Unsafe      []string           `yaml:"unsafe,omitempty,flow"`
 	Autoscale   []fileAutoscale    `yaml:"autoscale,omitempty"`
 }
 
@@ -105,6 +106,9 @@ func (s *Scenario) MarshalYAML() (any, error) {
 		out.Load = append(out.Load, fl)
 	}
 	out.History = historyToFile(s.History)
+	if s.Topology != nil {
+		out.Unsafe = s.Topology.Unsafe
+	}
 	if s.SLO != nil {
 		out.SLO = &fileSLO{P99: dur(s.SLO.P99), ErrorRate: s.SLO.ErrorRate}
 	}

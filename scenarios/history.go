@@ -175,3 +175,24 @@ func historyToFile(hs []HistoryLoad) []fileHistory {
 	}
 	return out
 }
+
+// unsafe reads the scenario's `unsafe: [db-early-ack]`: switches that make
+// the system under test wrong on purpose, so that a run proves its checks
+// catch the damage (`faultline run --unsafe` adds to them). They live on
+// the topology, where deploy reads them, and the scenario written into a
+// run folder keeps them, so an unsafe run replays as one.
+func (v *validator) unsafe(n *yaml.Node, top *topology.Topology) {
+	if n == nil {
+		return
+	}
+	names, ok := v.d.Strings(n, "unsafe")
+	if !ok {
+		return
+	}
+	for i, s := range names {
+		v.known(n.Content[i], yamlx.Index("unsafe", i), "unsafe switch", s, v.opts.UnsafeSwitches)
+		if top != nil && !slices.Contains(top.Unsafe, s) {
+			top.Unsafe = append(top.Unsafe, s)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 var dbOpts = Options{
 	FaultKinds:       []string{"kill", "partition"},
 	HistoryWorkloads: []string{"db-register", "db-set", "db-stale"},
+	UnsafeSwitches:   []string{"db-early-ack"},
 	Metrics:          []string{"lost_writes", "linearizable", "failover_p50_s", "acknowledged_writes", "failover_kills", "partition_linearizable_ok", "partition_stale_reads"},
 }
 
@@ -23,6 +24,7 @@ var dbOpts = Options{
 func init() {
 	opts.HistoryWorkloads = append(opts.HistoryWorkloads, dbOpts.HistoryWorkloads...)
 	opts.Metrics = append(opts.Metrics, dbOpts.Metrics...)
+	opts.UnsafeSwitches = append(opts.UnsafeSwitches, dbOpts.UnsafeSwitches...)
 }
 
 const dbBase = `topology: ../topology/db.yaml
@@ -64,6 +66,24 @@ func TestPickAndHistoryRoundTrip(t *testing.T) {
 	assert.Equal(t, "{role: db, pick: leader}", s.Faults[0].Target.String())
 }
 
+func TestUnsafeSwitchesReplay(t *testing.T) {
+	s, err := Parse("s.yaml", []byte(dbBase+"unsafe: [db-early-ack]\n"), dbOpts)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"db-early-ack"}, s.Topology.Unsafe)
+	data, err := yaml.Marshal(s)
+	require.NoError(t, err)
+	again, err := Parse("again.yaml", data, dbOpts)
+	require.NoError(t, err, "%s", data)
+	assert.Equal(t, []string{"db-early-ack"}, again.Topology.Unsafe, "the run folder's scenario replays unsafe")
+
+	safe, err := Parse("s.yaml", []byte(dbBase), dbOpts)
+	require.NoError(t, err)
+	assert.Empty(t, safe.Topology.Unsafe)
+	data, err = yaml.Marshal(safe)
+	require.NoError(t, err)
+	assert.NotContains(t, string(data), "unsafe")
+}
+
 func TestParseDeferred(t *testing.T) {
 	pick, role, ok := ParseDeferred(Target{Role: "db", Pick: PickLeader}.Deferred())
 	assert.True(t, ok)
@@ -88,6 +108,9 @@ func TestHistoryAndPickErrors(t *testing.T) {
 		}},
 		{"twice in a region", dbBase + "history:\n  - {workload: db-set, clients: 1}\n  - {workload: db-set, clients: 1, regions: [eu-west]}\n", []string{
 			`s.yaml:5:45: history[1].regions: region eu-west already runs db-set (line 4); raise its clients instead`,
+		}},
+		{"unknown unsafe switch", dbBase + "unsafe: [db-early-acks]\n", []string{
+			`s.yaml:3:10: unsafe[0]: unknown unsafe switch "db-early-acks" (did you mean "db-early-ack"?)`,
 		}},
 		{"pick needs a role with a leader", dbBase + "faults:\n  - {at: 1s, kind: kill, target: {role: loadgen, pick: leader}}\n", []string{
 			`s.yaml:4:56: faults[0].target.pick: only a role with a leader can be picked from (db, broker), got role "loadgen"`,

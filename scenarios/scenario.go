@@ -103,6 +103,7 @@ type Check struct {
 type Options struct {
 	FaultKinds, Workloads, Metrics []string
 	HistoryWorkloads               []string
+	UnsafeSwitches                 []string
 }
 
 const (
@@ -151,7 +152,7 @@ func Parse(file string, data []byte, opts Options) (*Scenario, error) {
 	if root == nil {
 		return nil, d.Err()
 	}
-	m, ok := d.Mapping(root, "", "name", "description", "topology", "seed", "duration", "load", "history", "slo", "faults", "nemesis", "checks", "autoscale")
+	m, ok := d.Mapping(root, "", "name", "description", "topology", "seed", "duration", "load", "history", "slo", "faults", "nemesis", "checks", "autoscale", "unsafe")
 	if !ok {
 		return nil, d.Err()
 	}
@@ -195,6 +196,7 @@ func Parse(file string, data []byte, opts Options) (*Scenario, error) {
 	s.Faults = v.faults(m["faults"])
 	s.Nemesis = v.nemesis(m["nemesis"])
 	s.Checks = v.checks(m["checks"])
+	v.unsafe(m["unsafe"], s.Topology)
 	s.Autoscale = v.autoscale(m["autoscale"])
 	if d.Len() > 0 {
 		return nil, d.Err()

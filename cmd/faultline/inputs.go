@@ -18,7 +18,7 @@ import (
 // scenarioOptions are the registered names a scenario may use.
 func scenarioOptions() scenarios.Options {
 	return scenarios.Options{FaultKinds: chaos.Kinds(), Workloads: loadgen.Workloads(), Metrics: results.Metrics(),
-		HistoryWorkloads: loadgen.HistoryWorkloads()}
+		HistoryWorkloads: loadgen.HistoryWorkloads(), UnsafeSwitches: deploy.UnsafeSwitches()}
 }
 
 // loadScenario parses and validates a scenario and checks that its topology
