@@ -294,6 +294,11 @@ type link struct {
 }
 
 func newLink(env Env, spec Spec) (Fault, error) {
+	// A scenario names the link as a target region and a peer region;
+	// the CLI as two targets.
+	if len(spec.Targets) == 1 && len(spec.Peers) == 1 {
+		spec.Targets = []string{spec.Targets[0], spec.Peers[0]}
+	}
 	if len(spec.Targets) != 2 || spec.Targets[0] == spec.Targets[1] {
 		return nil, fmt.Errorf("link: needs two different regions, got %v", spec.Targets)
 	}

@@ -39,3 +39,20 @@ func TestApplyLink(t *testing.T) {
 		})
 	}
 }
+
+// A scenario's link fault names a target region and a peer region; the
+// CLI names two targets. Both are the same link.
+func TestNewLinkTakesTargetAndPeer(t *testing.T) {
+	rtt := time.Second
+	for _, spec := range []Spec{
+		{Kind: "link", Targets: []string{"a", "b"}, Link: LinkChange{RTT: &rtt}},
+		{Kind: "link", Targets: []string{"a"}, Peers: []string{"b"}, Link: LinkChange{RTT: &rtt}},
+	} {
+		f, err := newLink(Env{}, spec)
+		if assert.NoError(t, err) {
+			assert.Equal(t, []string{"a", "b"}, f.(*link).spec.Targets)
+		}
+	}
+	_, err := newLink(Env{}, Spec{Kind: "link", Targets: []string{"a"}, Link: LinkChange{RTT: &rtt}})
+	assert.ErrorContains(t, err, "needs two different regions")
+}
