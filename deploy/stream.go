@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/faultline/faultline/topology"
 )
@@ -43,7 +44,20 @@ func streamArgs(n topology.NodePlan, p peerSet) ([]string, error) {
 		if len(all) < 2 {
 			return nil, fmt.Errorf("stream %s: the master needs at least one worker (another stream node)", n.Name)
 		}
-		return append([]string{"master", "--workers", strconv.Itoa(len(all) - 1)}, common...), nil
+		args := []string{"master", "--workers", strconv.Itoa(len(all) - 1)}
+		// State in the db survives the master (see topology.Stream).
+		if st.StateInDB {
+			dbs := p.all("db")
+			if len(dbs) == 0 {
+				return nil, fmt.Errorf("stream %s: stream state is to live in the db, but the topology has no db nodes", n.Name)
+			}
+			urls := make([]string, len(dbs))
+			for i, d := range dbs {
+				urls[i] = "http://" + hostPort(d.IP)
+			}
+			args = append(args, "--db", strings.Join(urls, ","))
+		}
+		return append(args, common...), nil
 	}
 	args := []string{"worker", "--master", "http://" + hostPort(master.IP),
 		"--data-listen", ":" + strconv.Itoa(StreamDataPort),

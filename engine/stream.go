@@ -263,6 +263,16 @@ func (o *streamObserver) report(ctx context.Context, sum *results.Summary) error
 		st.Kills = append(st.Kills, results.StreamKill{Workers: f.Targets, InjectedAt: f.InjectedAt})
 	}
 	st.RecoveryS = results.StreamRecovery(st.Series, st.Kills)
+	for _, f := range sum.Faults {
+		if f.InjectedAt >= 0 && slices.Contains(f.Targets, o.master.Name) {
+			healed := f.HealedAt
+			if healed < 0 {
+				healed = sum.EndedAt.Sub(o.r.start).Seconds()
+			}
+			st.MasterDown = append(st.MasterDown, results.StreamOutage{InjectedAt: f.InjectedAt, HealedAt: healed})
+		}
+	}
+	results.StreamOutages(st.Series, st.MasterDown)
 	sum.Stream = st
 	return nil
 }

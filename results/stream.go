@@ -22,9 +22,13 @@ type Stream struct {
 	Failed        uint64  `json:"failed"`   // sentence trees failed or timed out
 	Replayed      uint64  `json:"replayed"` // sentences emitted again
 	// RecoveryS is the worst over Kills (-1: one never recovered).
-	RecoveryS float64        `json:"recovery_s"`
-	Kills     []StreamKill   `json:"kills"`
-	Series    []StreamSecond `json:"series"`
+	RecoveryS float64      `json:"recovery_s"`
+	Kills     []StreamKill `json:"kills"`
+	// MasterDown are the faults that took the master away: workers must
+	// go on without it, so the sentences acked meanwhile, as a share of
+	// before, should stay near 100%.
+	MasterDown []StreamOutage `json:"master_down,omitempty"`
+	Series     []StreamSecond `json:"series"`
 }
 
 // StreamKill is one fault that took stream workers away.
@@ -37,6 +41,45 @@ type StreamKill struct {
 	// StreamRecoveredShare of the baseline again, after the dip the kill
 	// caused within 5 s (0: no dip); -1 never within the run.
 	RecoveryS float64 `json:"recovery_s"`
+}
+
+// StreamOutage is one fault on the master and the throughput during it.
+type StreamOutage struct {
+	InjectedAt   float64 `json:"injected_at"`
+	HealedAt     float64 `json:"healed_at"`
+	BaselinePerS float64 `json:"baseline_per_s"`
+	DuringPerS   float64 `json:"during_per_s"`
+	SharePct     float64 `json:"share_pct"`
+}
+
+// StreamOutages fills each outage's figures from the series: the mean
+// sentences acked per second over the 5 s before it and over its whole
+// seconds.
+func StreamOutages(series []StreamSecond, outages []StreamOutage) {
+	acked := map[int]float64{}
+	for _, s := range series {
+		acked[s.T] = float64(s.Acked)
+	}
+	mean := func(from, to int) float64 {
+		sum, n := 0.0, 0
+		for t := from; t < to; t++ {
+			sum += acked[t]
+			n++
+		}
+		if n == 0 {
+			return 0
+		}
+		return sum / float64(n)
+	}
+	for i := range outages {
+		o := &outages[i]
+		inj, healed := int(math.Ceil(o.InjectedAt)), int(math.Floor(o.HealedAt))
+		o.BaselinePerS = mean(int(math.Floor(o.InjectedAt))-5, int(math.Floor(o.InjectedAt)))
+		o.DuringPerS = mean(inj, healed)
+		if o.BaselinePerS > 0 {
+			o.SharePct = 100 * o.DuringPerS / o.BaselinePerS
+		}
+	}
 }
 
 // StreamSecond is what every worker together did in one second of the run.
@@ -85,6 +128,16 @@ func init() {
 			return 0, fmt.Errorf("the run has no stream nodes")
 		}
 		return float64(len(s.Stream.Kills)), nil
+	}
+	metrics["stream_master_down_share_pct"] = func(s *Summary, _ string) (float64, error) {
+		if s.Stream == nil || len(s.Stream.MasterDown) == 0 {
+			return 0, fmt.Errorf("no fault took the stream master away")
+		}
+		worst := math.Inf(1)
+		for _, o := range s.Stream.MasterDown {
+			worst = math.Min(worst, o.SharePct)
+		}
+		return worst, nil
 	}
 	registerSection(50, "stream", streamSections)
 }
@@ -164,5 +217,15 @@ func streamSections(s *Summary) []Section {
 				fmt.Sprint(k.Workers), secs(k.InjectedAt), num(k.BaselinePerS), orNever(k.RecoveryS)}})
 		}
 	}
-	return []Section{sec}
+	out := []Section{sec}
+	if len(st.MasterDown) > 0 {
+		md := Section{Title: "Stream: master down", Note: "The workers must go on without their master; its state lives in the db.",
+			Header: []string{"#from s", "#to s", "#sentences/s before", "#sentences/s while down", "#share"}}
+		for _, o := range st.MasterDown {
+			md.Rows = append(md.Rows, Row{Bad: o.SharePct < 100*StreamRecoveredShare, Cells: []string{
+				secs(o.InjectedAt), secs(o.HealedAt), num(o.BaselinePerS), num(o.DuringPerS), fmt.Sprintf("%.0f%%", o.SharePct)}})
+		}
+		out = append(out, md)
+	}
+	return out
 }

@@ -41,3 +41,20 @@ func TestStreamRecovery(t *testing.T) {
 	assert.Contains(t, md.String(), "## Stream: word count")
 	assert.Contains(t, md.String(), "Final counts exact.")
 }
+
+func TestStreamOutages(t *testing.T) {
+	var series []StreamSecond
+	for ts := 0; ts < 30; ts++ {
+		acked := uint64(1000)
+		if ts >= 10 && ts < 15 {
+			acked = 800
+		}
+		series = append(series, StreamSecond{T: ts, Acked: acked})
+	}
+	out := []StreamOutage{{InjectedAt: 9.6, HealedAt: 15.2}}
+	StreamOutages(series, out)
+	assert.Equal(t, StreamOutage{InjectedAt: 9.6, HealedAt: 15.2, BaselinePerS: 1000, DuringPerS: 800, SharePct: 80}, out[0])
+	v, err := metrics["stream_master_down_share_pct"](&Summary{Stream: &Stream{MasterDown: out}}, "")
+	require.NoError(t, err)
+	assert.Equal(t, 80.0, v)
+}

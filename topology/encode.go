@@ -20,6 +20,7 @@ type fileStream struct {
 	SentencesPerSpout uint64  `yaml:"sentences_per_spout,omitempty"`
 	Rate              float64 `yaml:"rate,omitempty"`
 	FailRate          float64 `yaml:"fail_rate,omitempty"`
+	State             string  `yaml:"state,omitempty"`
 }
 
 type fileDNS struct {
@@ -83,6 +84,9 @@ func (t *Topology) MarshalYAML() (any, error) {
 	}
 	if t.Stream != (Stream{}) {
 		out.Stream = &fileStream{SentencesPerSpout: t.Stream.SentencesPerSpout, Rate: t.Stream.Rate, FailRate: t.Stream.FailRate}
+		if t.Stream.StateInDB {
+			out.Stream.State = "db"
+		}
 	}
 	return out, nil
 }

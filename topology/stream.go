@@ -15,6 +15,9 @@ type Stream struct {
 	SentencesPerSpout uint64
 	Rate              float64 // new sentences a second per spout task; 0: unbounded
 	FailRate          float64
+	// StateInDB keeps the master's assignment and the tasks' checkpoints in
+	// the topology's db instead of the master's memory.
+	StateInDB bool
 }
 
 // maxSentences keeps the expected counts computable in a moment.
@@ -25,7 +28,7 @@ func decodeStream(d *yamlx.Decoder, n *yaml.Node, path string) Stream {
 	if n == nil {
 		return out
 	}
-	m, ok := d.Mapping(n, path, "sentences_per_spout", "rate", "fail_rate")
+	m, ok := d.Mapping(n, path, "sentences_per_spout", "rate", "fail_rate", "state")
 	if !ok {
 		return out
 	}
@@ -51,6 +54,17 @@ func decodeStream(d *yamlx.Decoder, n *yaml.Node, path string) Stream {
 				d.Errorf(vn, yamlx.Field(path, "fail_rate"), "must be in [0, 1), got %v", v)
 			}
 			out.FailRate = v
+		}
+	}
+	if vn := m["state"]; vn != nil {
+		if v, ok := d.String(vn, yamlx.Field(path, "state")); ok {
+			switch v {
+			case "memory":
+			case "db":
+				out.StateInDB = true
+			default:
+				d.Errorf(vn, yamlx.Field(path, "state"), `must be "memory" (the master's) or "db" (the topology's db nodes), got %q`, v)
+			}
 		}
 	}
 	return out

@@ -218,10 +218,11 @@ func TestParseErrors(t *testing.T) {
 			`t.yaml:3:60: dns.fall: must be between 1 and 100, got 0`,
 			`t.yaml:3:63: dns.rize: unknown field (did you mean "rise"?)`,
 		}},
-		{"stream bounds", "regions:\n  - {name: a, subnet: 10.0.0.0/24}\nstream: {sentences_per_spout: 0, rate: -1, fail_rate: 1}\n", []string{
+		{"stream bounds", "regions:\n  - {name: a, subnet: 10.0.0.0/24}\nstream: {sentences_per_spout: 0, rate: -1, fail_rate: 1, state: disk}\n", []string{
 			`t.yaml:3:31: stream.sentences_per_spout: must be between 1 and 100000000, got 0`,
 			`t.yaml:3:40: stream.rate: must be between 0 and 10000000, got -1`,
 			`t.yaml:3:55: stream.fail_rate: must be in [0, 1), got 1`,
+			`t.yaml:3:65: stream.state: must be "memory" (the master's) or "db" (the topology's db nodes), got "disk"`,
 		}},
 		{"missing name and subnet", "regions:\n  - nodes: []\n", []string{
 			`t.yaml:2:5: regions[0].name: required`,

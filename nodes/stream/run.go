@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +68,7 @@ func runMaster(ctx context.Context, args []string) error {
 	minWorkers := fs.Int("workers", 1, "workers to wait for before the first assignment")
 	ackers := fs.Int("ackers", 2, "acker tasks")
 	hbTimeout := fs.Duration("heartbeat-timeout", 3*time.Second, "silence after which a worker counts as dead")
+	db := fs.String("db", "", "db node URLs (http://host:port,...) keeping the assignment and checkpoints; empty: in memory, lost with the master")
 	if err := nodekit.Parse(fs, args); err != nil {
 		return err
 	}
@@ -77,7 +79,16 @@ func runMaster(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("stream master: %w", err)
 	}
-	m := cluster.NewMaster(tp, &cluster.MemAssignmentStore{}, engine.NewMemStateStore(),
+	var assignments cluster.AssignmentStore = &cluster.MemAssignmentStore{}
+	var states engine.StateStore = engine.NewMemStateStore()
+	if *db != "" {
+		store, err := cluster.NewDBStore(strings.Split(*db, ","), "stream/")
+		if err != nil {
+			return fmt.Errorf("%w: stream master: %v", nodes.ErrUsage, err)
+		}
+		assignments, states = store.Assignments(), store.States()
+	}
+	m := cluster.NewMaster(tp, assignments, states,
 		cluster.WithMinWorkers(*minWorkers), cluster.WithAckers(*ackers), cluster.WithHeartbeatTimeout(*hbTimeout))
 	srv := nodekit.NewServer(common.Listen, m.Handler(), nodekit.NewRegistry())
 	g, ctx := errgroup.WithContext(ctx)

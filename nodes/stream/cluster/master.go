@@ -68,6 +68,7 @@ type Master struct {
 	workers map[string]seen
 	cur     engine.Assignment
 	moves   []Move
+	lastErr error
 }
 
 type seen struct {
@@ -105,27 +106,59 @@ func NewMaster(t *topo.Topology, store AssignmentStore, states engine.StateStore
 	return m
 }
 
-// Run loads the stored assignment and reschedules until ctx ends.
+// Run loads the stored assignment and reschedules until ctx ends. A store
+// that cannot be reached (a replicated one electing a leader) is retried:
+// workers keep running their last assignment meanwhile.
 func (m *Master) Run(ctx context.Context) error {
-	a, err := m.store.Load(ctx)
-	if err != nil {
-		return fmt.Errorf("load assignment: %w", err)
-	}
-	m.mu.Lock()
-	m.cur = a
-	m.mu.Unlock()
 	tick := time.NewTicker(m.timeout / 4)
 	defer tick.Stop()
+	tookOver := false
 	for {
+		a, err := m.store.Load(ctx)
+		if err == nil {
+			m.mu.Lock()
+			m.cur = a
+			m.mu.Unlock()
+			tookOver = a.Version > 0
+			break
+		}
+		m.setErr(fmt.Errorf("load assignment: %w", err))
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			if err := m.reschedule(ctx, time.Now()); err != nil {
-				return err
-			}
 		}
 	}
+	// A master that took over a stored assignment first gives every worker
+	// a heartbeat timeout to check in, or it would move the tasks of
+	// workers it simply had not heard from yet.
+	started := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-tick.C:
+			if tookOver && now.Sub(started) < m.timeout {
+				continue
+			}
+			m.setErr(m.reschedule(ctx, now))
+		}
+	}
+}
+
+// setErr keeps the last store error for /assignment's readers; nil clears it.
+func (m *Master) setErr(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastErr = err
+}
+
+// Err is the last error saving or loading through the store, nil when the
+// last attempt worked.
+func (m *Master) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastErr
 }
 
 // Assignment returns the current assignment.

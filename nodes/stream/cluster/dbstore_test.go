@@ -1,0 +1,92 @@
+package cluster
+
+import (
+	"context"
+	"net"
+
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	dbnode "github.com/faultline/faultline/nodes/db"
+	"github.com/faultline/faultline/nodes/stream/engine"
+	"github.com/faultline/faultline/nodes/stream/wordcount"
+)
+
+// oneNodeDB starts a single-voter db on loopback and returns its URL.
+func oneNodeDB(t *testing.T) string {
+	t.Helper()
+	rl, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := httptest.NewUnstartedServer(nil)
+	peer := dbnode.Peer{ID: "d1", RaftAddr: rl.Addr().String(), HTTPAddr: srv.Listener.Addr().String()}
+	node, err := dbnode.Start(dbnode.Config{ID: "d1", RaftAddr: peer.RaftAddr, DataDir: filepath.Join(t.TempDir(), "d1"),
+		Peers: []dbnode.Peer{peer}, Voter: true, Bootstrap: true, Logger: hclog.NewNullLogger()}, rl)
+	require.NoError(t, err)
+	srv.Config.Handler = node.Handler()
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		require.NoError(t, node.Close())
+	})
+	require.Eventually(t, func() bool { return node.Status().CommitIndex > 0 }, 30*time.Second, 20*time.Millisecond)
+	return srv.URL
+}
+
+// A master keeping its assignment and the checkpoints in the db can be
+// replaced by a new one that takes over both: the state outlives it.
+func TestMasterStateSurvivesInTheDB(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	url := oneNodeDB(t)
+	dead := "http://" + deadAddr(t)
+	store, err := NewDBStore([]string{dead, url}, "stream/")
+	require.NoError(t, err)
+
+	a, err := store.Assignments().Load(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, a.Version, "nothing stored yet")
+	want := engine.Assignment{Version: 3, Tasks: map[int32]string{1: "w1", 2: "w2"}, Addrs: map[string]string{"w1": "a:1", "w2": "b:1"}}
+	require.NoError(t, store.Assignments().Save(ctx, want))
+	data, err := store.States().Load(ctx, 7)
+	require.NoError(t, err)
+	assert.Nil(t, data)
+	require.NoError(t, store.States().Save(ctx, 7, []byte{0, 1, 2, 255}))
+
+	// A new master on a new store finds both.
+	again, err := NewDBStore([]string{url}, "stream/")
+	require.NoError(t, err)
+	tp, err := wordcount.Build(wordcount.Lecture(10))
+	require.NoError(t, err)
+	m := NewMaster(tp, again.Assignments(), again.States(), WithHeartbeatTimeout(time.Second))
+	mctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(mctx) }()
+	require.Eventually(t, func() bool { return m.Assignment().Version == 3 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, want, m.Assignment(), "no worker has checked in: nothing moved yet")
+	data, err = again.States().Load(ctx, 7)
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0, 1, 2, 255}, data)
+	stop()
+	require.NoError(t, <-done)
+
+	_, err = NewDBStore(nil, "x")
+	assert.Error(t, err)
+	none, err := NewDBStore([]string{dead}, "x")
+	require.NoError(t, err)
+	_, err = none.Assignments().Load(ctx)
+	assert.ErrorContains(t, err, "every node failed")
+}
+
+func deadAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
