@@ -256,15 +256,29 @@ var processKinds = []string{"kill", "stop", "pause"}
 // leader" were resolved to the node that led at injection, so these are
 // the moments a leader died (a kill of a follower would not stop writes,
 // and shows as a near-zero failover).
+//
+// A kill counts from the moment it had been carried out: the fault's
+// injected_at is when the controller began (asking the nodes who leads,
+// then the runtime to kill it), and writes the old leader committed in
+// between would make the failover look instant.
 func (o *dbObserver) leaderKills(faults []results.Fault) []time.Time {
 	var out []time.Time
+	done := o.injectsDone()
 	for _, f := range faults {
 		if !slices.Contains(processKinds, f.Kind) || f.InjectedAt < 0 || f.Error != "" {
 			continue
 		}
-		if slices.ContainsFunc(f.Targets, func(t string) bool { return o.isDB(t) }) {
-			out = append(out, o.r.start.Add(time.Duration(f.InjectedAt*float64(time.Second))))
+		if !slices.ContainsFunc(f.Targets, func(t string) bool { return o.isDB(t) }) {
+			continue
 		}
+		at := f.InjectedAt
+		for _, t := range done[f.Kind+" "+strings.Join(f.Targets, ",")] {
+			if t >= f.InjectedAt {
+				at = t
+				break
+			}
+		}
+		out = append(out, o.r.start.Add(time.Duration(at*float64(time.Second))))
 	}
 	return out
 }
