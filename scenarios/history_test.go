@@ -16,7 +16,7 @@ var dbOpts = Options{
 	FaultKinds:       []string{"kill", "partition"},
 	HistoryWorkloads: []string{"db-register", "db-set", "db-stale"},
 	UnsafeSwitches:   []string{"db-early-ack"},
-	Metrics:          []string{"lost_writes", "linearizable", "failover_p50_s", "acknowledged_writes", "failover_kills", "partition_linearizable_ok", "partition_stale_reads"},
+	Metrics:          []string{"lost_writes", "linearizable", "failover_p50_s", "acknowledged_writes", "failover_kills", "partition_linearizable_ok", "partition_stale_reads", "stale_read_p99_ms"},
 }
 
 // The shared test options learn the db names too, so that every scenario
