@@ -158,20 +158,26 @@ func listenPair(t *testing.T) (net.Listener, net.Listener) {
 	return nil, nil
 }
 
+// serverPair serves HTTP on 127.0.0.1 and 127.0.0.2 at the same port (what
+// startGeoDNS answers for regions a and b), counting the requests each gets.
+func serverPair(t *testing.T) (a, b *httptest.Server, port int, hitsA, hitsB *atomic.Int64) {
+	l1, l2 := listenPair(t)
+	hitsA, hitsB = new(atomic.Int64), new(atomic.Int64)
+	a = httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hitsA.Add(1) }))
+	a.Listener = l1
+	a.Start()
+	b = httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hitsB.Add(1) }))
+	b.Listener = l2
+	b.Start()
+	return a, b, l1.Addr().(*net.TCPAddr).Port, hitsA, hitsB
+}
+
 // An attack on a name follows a GeoDNS failover as a client would: region
 // a's server dies and DNS moves the name to b; requests fail (refused)
 // until the cached answer expires, then reach b.
 func TestAttackFollowsDNSFailover(t *testing.T) {
-	l1, l2 := listenPair(t)
-	var hitsA, hitsB atomic.Int64
-	srvA := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hitsA.Add(1) }))
-	srvA.Listener = l1
-	srvA.Start()
-	srvB := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hitsB.Add(1) }))
-	srvB.Listener = l2
-	srvB.Start()
+	srvA, srvB, port, hitsA, hitsB := serverPair(t)
 	defer srvB.Close()
-	port := l1.Addr().(*net.TCPAddr).Port
 	g := startGeoDNS(t, port)
 
 	failAt := time.Now().Add(time.Second)
@@ -215,17 +221,9 @@ func TestAttackDNSFailure(t *testing.T) {
 // moves while the old server still answers, the client follows once the
 // answer expires instead of riding its open connection forever.
 func TestAttackRecyclesConnectionsWhenTheAnswerExpires(t *testing.T) {
-	l1, l2 := listenPair(t)
-	var hitsA, hitsB atomic.Int64
-	srvA := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hitsA.Add(1) }))
-	srvA.Listener = l1
-	srvA.Start()
+	srvA, srvB, port, hitsA, hitsB := serverPair(t)
 	defer srvA.Close()
-	srvB := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hitsB.Add(1) }))
-	srvB.Listener = l2
-	srvB.Start()
 	defer srvB.Close()
-	port := l1.Addr().(*net.TCPAddr).Port
 	g := startGeoDNS(t, port)
 
 	timer := time.AfterFunc(time.Second, g.failover)
