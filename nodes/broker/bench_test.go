@@ -55,7 +55,8 @@ func BenchmarkPublish100B(b *testing.B) {
 		f, okF := results[fmt.Sprintf("faultline/replicas=%d", replicas)]
 		j, okJ := results[fmt.Sprintf("jetstream/replicas=%d", replicas)]
 		if okF && okJ && j.msgsPerSec > 0 && f.p99 > 0 {
-			b.Logf("replicas=%d: faultline %.0f msgs/s p99 %v | jetstream %.0f msgs/s p99 %v | throughput ratio %.2f, p99 ratio %.2f",
+			// Printed, not logged: `make bench` shows it without -v.
+			fmt.Printf("replicas=%d: faultline %.0f msgs/s p99 %v | jetstream %.0f msgs/s p99 %v | throughput ratio %.2f, p99 ratio %.2f\n",
 				replicas, f.msgsPerSec, f.p99, j.msgsPerSec, j.p99, f.msgsPerSec/j.msgsPerSec, float64(f.p99)/float64(j.p99))
 		}
 	}
