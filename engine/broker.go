@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -351,18 +353,28 @@ func describeLeaders(ls map[int32]string) string {
 }
 
 // kills are the faults that took a broker away, each with the partitions
-// it led just before (the last sample taken before the injection).
-func (o *brokerObserver) kills(faults []results.Fault) []brokercheck.Kill {
+// it led just before (the last sample taken before the injection began).
+// A kill counts from the moment it had been carried out (done, from the
+// run's events): injected_at is when the controller began, and on a loaded
+// machine the old leader may still acknowledge for a while after that.
+func (o *brokerObserver) kills(faults []results.Fault, done map[string][]float64) []brokercheck.Kill {
 	var out []brokercheck.Kill
 	for _, f := range faults {
 		if !slices.Contains(processKinds, f.Kind) || f.InjectedAt < 0 || f.Error != "" {
 			continue
 		}
-		at := o.r.start.Add(time.Duration(f.InjectedAt * float64(time.Second)))
+		began := o.r.start.Add(time.Duration(f.InjectedAt * float64(time.Second)))
+		at := began
+		for _, t := range done[f.Kind+" "+strings.Join(f.Targets, ",")] {
+			if t >= f.InjectedAt {
+				at = o.r.start.Add(time.Duration(t * float64(time.Second)))
+				break
+			}
+		}
 		for _, target := range f.Targets {
 			k := brokercheck.Kill{At: at, Node: target}
 			for _, s := range o.samples {
-				if !s.at.Before(at) {
+				if !s.at.Before(began) {
 					break
 				}
 				k.Partitions = k.Partitions[:0]
@@ -407,11 +419,12 @@ func (o *brokerObserver) report(_ context.Context, sum *results.Summary) error {
 		}
 	}
 	sort.Slice(consumers, func(i, j int) bool { return consumers[i].Name < consumers[j].Name })
-	s, err := brokercheck.Check(publishes, consumers, o.kills(sum.Faults))
+	done := r.injectsDone()
+	s, err := brokercheck.Check(publishes, consumers, o.kills(sum.Faults, done))
 	if err != nil {
 		return err
 	}
-	s.CutOffs = o.cutOffs(sum.Faults, byRegion)
+	s.CutOffs = o.cutOffs(sum.Faults, byRegion, done)
 	s.MirrorLagMS = brokercheck.Lag(o.lag)
 	if s.MirrorLagMS.Samples > 0 {
 		sum.Markers = append(sum.Markers, results.Marker{T: s.MirrorLagMS.MaxAtS, Kind: "mirror-lag",
@@ -437,19 +450,56 @@ func (r *run) resolveBroker(ctx context.Context, target string) ([]string, bool,
 }
 
 // cutOffs judges the producers of every region a partition cut off from
-// all the others.
-func (o *brokerObserver) cutOffs(faults []results.Fault, byRegion map[string][]loadgen.Operation) []brokercheck.CutOff {
+// all the others, over the time the cut was certainly in place: from when
+// the injection had been carried out to when the heal began.
+func (o *brokerObserver) cutOffs(faults []results.Fault, byRegion map[string][]loadgen.Operation, done map[string][]float64) []brokercheck.CutOff {
 	var out []brokercheck.CutOff
 	at := func(s float64) time.Time { return o.r.start.Add(time.Duration(s * float64(time.Second))) }
 	for _, f := range faults {
 		if (f.Kind != "partition" && f.Kind != "region-isolate") || len(f.Peers) > 0 || f.OneWay || f.InjectedAt < 0 || f.HealedAt < 0 {
 			continue
 		}
+		from, to := f.InjectedAt, f.HealedAt
+		if f.For > 0 {
+			to = min(to, f.InjectedAt+f.For)
+		}
+		for _, t := range done[f.Kind+" "+strings.Join(f.Targets, ",")] {
+			if t >= from && t <= to {
+				from = t
+				break
+			}
+		}
 		for _, region := range f.Targets {
 			if _, ok := byRegion[region]; ok {
-				out = append(out, brokercheck.CheckCutOff(region, byRegion, o.r.start, at(f.InjectedAt), at(f.HealedAt)))
+				out = append(out, brokercheck.CheckCutOff(region, byRegion, o.r.start, at(from), at(to)))
 			}
 		}
 	}
 	return out
+}
+
+// injectsDone reads, from the run's events.jsonl, when each injection had
+// been carried out (seconds since the start), by "kind targets".
+func (r *run) injectsDone() map[string][]float64 {
+	out := map[string][]float64{}
+	f, err := os.Open(filepath.Join(r.e.RunDir(), results.EventsFile))
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	for {
+		var ev struct {
+			Event, Action, Kind, Error string
+			Targets                    []string
+			T                          float64
+		}
+		if dec.Decode(&ev) != nil {
+			return out
+		}
+		if ev.Event == "fault" && ev.Action == "inject" && ev.Error == "" {
+			key := ev.Kind + " " + strings.Join(ev.Targets, ",")
+			out[key] = append(out[key], ev.T)
+		}
+	}
 }

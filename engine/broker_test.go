@@ -45,7 +45,8 @@ func TestBrokerLeaders(t *testing.T) {
 }
 
 // A kill's partitions are those its target led in the last sample before
-// the injection; kills of other roles are not broker failovers.
+// the injection began; it counts from when it was carried out; kills of
+// other roles are not broker failovers.
 func TestBrokerKillsUseTheLastSampleBefore(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	o := &brokerObserver{r: &run{start: start, dep: &deploy.Deployment{Nodes: brokerCluster}}}
@@ -55,10 +56,10 @@ func TestBrokerKillsUseTheLastSampleBefore(t *testing.T) {
 		{at: start.Add(9 * time.Second), leaders: map[int32]string{0: "broker-c-1", 1: "broker-c-1", 2: "broker-c-1"}},
 	}
 	got := o.kills([]results.Fault{
-		{Kind: "kill", Targets: []string{"broker-b-1"}, InjectedAt: 5},
+		{Kind: "kill", Targets: []string{"broker-b-1"}, InjectedAt: 4.5},
 		{Kind: "kill", Targets: []string{"web-a-1"}, InjectedAt: 6},
 		{Kind: "partition", Targets: []string{"broker-a-1"}, InjectedAt: 7},
 		{Kind: "kill", Targets: []string{"broker-a-1"}, InjectedAt: 2, Error: "failed"},
-	})
+	}, map[string][]float64{"kill broker-b-1": {1, 5}})
 	assert.Equal(t, []brokercheck.Kill{{At: start.Add(5 * time.Second), Node: "broker-b-1", Partitions: []int32{0, 2}}}, got)
 }
