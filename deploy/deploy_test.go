@@ -126,4 +126,17 @@ func TestStreamMasterAndWorkers(t *testing.T) {
 	top.Regions[0].Nodes[1].Count = 1
 	_, err = Plan(top, "r", nil)
 	assert.ErrorContains(t, err, "needs at least one worker")
+
+	fed, err := topology.Load("../topology/stream-broker.yaml")
+	require.NoError(t, err)
+	d, err = Plan(fed, "r", nil)
+	require.NoError(t, err)
+	for _, c := range d.Containers {
+		if c.Labels[runtime.LabelNode] == "stream-us-east-2" {
+			assert.Equal(t, []string{"--brokers", "10.214.1.10:9092,10.214.1.11:9092,10.214.1.12:9092", "--topic", "sentences"}, c.Cmd[len(c.Cmd)-4:])
+		}
+	}
+	fed.Regions[0].Nodes = fed.Regions[0].Nodes[1:]
+	_, err = Plan(fed, "r", nil)
+	assert.ErrorContains(t, err, "the topology has no brokers")
 }

@@ -12,6 +12,9 @@ import (
 // StreamDataPort is where stream workers take tuples from each other.
 const StreamDataPort = 7100
 
+// StreamTopic is the broker topic a broker-fed word count reads.
+const StreamTopic = "sentences"
+
 func init() {
 	// Workers wait for their master, so the order between them does not
 	// matter; both after the storage they may write to.
@@ -39,6 +42,17 @@ func streamArgs(n topology.NodePlan, p peerSet) ([]string, error) {
 	}
 	if st.FailRate > 0 {
 		common = append(common, "--fail-rate", strconv.FormatFloat(st.FailRate, 'f', -1, 64))
+	}
+	if st.FromBroker {
+		brokers := p.all("broker")
+		if len(brokers) == 0 {
+			return nil, fmt.Errorf("stream %s: the spouts are to read a broker topic, but the topology has no brokers", n.Name)
+		}
+		addrs := make([]string, len(brokers))
+		for i, b := range brokers {
+			addrs[i] = netip.AddrPortFrom(b.IP, BrokerPort).String()
+		}
+		common = append(common, "--brokers", strings.Join(addrs, ","), "--topic", StreamTopic)
 	}
 	if n.Name == master.Name {
 		if len(all) < 2 {

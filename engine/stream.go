@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/deploy"
+	"github.com/faultline/faultline/nodes/broker/client"
 	"github.com/faultline/faultline/nodes/stream/engine"
 	"github.com/faultline/faultline/nodes/stream/wordcount"
 	"github.com/faultline/faultline/results"
@@ -183,11 +185,35 @@ func (o *streamObserver) report(ctx context.Context, sum *results.Summary) error
 	}
 	spouts := tp.Component("sentences").Tasks
 	st := &results.Stream{Sentences: o.cfg.PerSpout * uint64(len(spouts)), Kills: []results.StreamKill{}}
+	want := wordcount.Expected(len(spouts), o.cfg.PerSpout)
+	// A broker-fed word count must count what the topic holds: the feeder
+	// retries failed publishes, so a sentence may be there twice.
+	var bc *client.Client
+	if o.r.sc.Topology.Stream.FromBroker {
+		var addrs []string
+		for _, b := range o.r.dep.NodesOf("broker", "") {
+			addrs = append(addrs, netip.AddrPortFrom(b.IP, deploy.BrokerPort).String())
+		}
+		bc = client.New(addrs)
+		defer bc.Close()
+	}
 
 	// The input may still be draining: wait, bounded, for every sentence.
 	base := fmt.Sprintf("http://%s:%d/state/", o.master.IP, deploy.Port)
 	deadline := time.Now().Add(streamDrain)
 	for {
+		if bc != nil {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			counts, ends, err := wordcount.CountTopic(cctx, bc, deploy.StreamTopic, len(spouts), o.cfg.PerSpout)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("read topic %s back: %w", deploy.StreamTopic, err)
+			}
+			want, st.Sentences = counts, 0
+			for _, e := range ends {
+				st.Sentences += uint64(e)
+			}
+		}
 		st.Acked = 0
 		for _, id := range spouts {
 			data, err := o.get(ctx, base+strconv.Itoa(int(id)))
@@ -221,7 +247,6 @@ func (o *streamObserver) report(ctx context.Context, sum *results.Summary) error
 	if err != nil {
 		return fmt.Errorf("sink checkpoint: %w", err)
 	}
-	want := wordcount.Expected(len(spouts), o.cfg.PerSpout)
 	st.Words = len(want)
 	for w, n := range want {
 		if got[w] != n {

@@ -21,6 +21,7 @@ type fileStream struct {
 	Rate              float64 `yaml:"rate,omitempty"`
 	FailRate          float64 `yaml:"fail_rate,omitempty"`
 	State             string  `yaml:"state,omitempty"`
+	Source            string  `yaml:"source,omitempty"`
 }
 
 type fileDNS struct {
@@ -86,6 +87,9 @@ func (t *Topology) MarshalYAML() (any, error) {
 		out.Stream = &fileStream{SentencesPerSpout: t.Stream.SentencesPerSpout, Rate: t.Stream.Rate, FailRate: t.Stream.FailRate}
 		if t.Stream.StateInDB {
 			out.Stream.State = "db"
+		}
+		if t.Stream.FromBroker {
+			out.Stream.Source = "broker"
 		}
 	}
 	return out, nil

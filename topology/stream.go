@@ -18,6 +18,9 @@ type Stream struct {
 	// StateInDB keeps the master's assignment and the tasks' checkpoints in
 	// the topology's db instead of the master's memory.
 	StateInDB bool
+	// FromBroker makes the spouts read a topic on the topology's brokers,
+	// which the master feeds, instead of generating their sentences.
+	FromBroker bool
 }
 
 // maxSentences keeps the expected counts computable in a moment.
@@ -28,7 +31,7 @@ func decodeStream(d *yamlx.Decoder, n *yaml.Node, path string) Stream {
 	if n == nil {
 		return out
 	}
-	m, ok := d.Mapping(n, path, "sentences_per_spout", "rate", "fail_rate", "state")
+	m, ok := d.Mapping(n, path, "sentences_per_spout", "rate", "fail_rate", "state", "source")
 	if !ok {
 		return out
 	}
@@ -64,6 +67,17 @@ func decodeStream(d *yamlx.Decoder, n *yaml.Node, path string) Stream {
 				out.StateInDB = true
 			default:
 				d.Errorf(vn, yamlx.Field(path, "state"), `must be "memory" (the master's) or "db" (the topology's db nodes), got %q`, v)
+			}
+		}
+	}
+	if vn := m["source"]; vn != nil {
+		if v, ok := d.String(vn, yamlx.Field(path, "source")); ok {
+			switch v {
+			case "generator":
+			case "broker":
+				out.FromBroker = true
+			default:
+				d.Errorf(vn, yamlx.Field(path, "source"), `must be "generator" (sentences made by the spouts) or "broker" (a topic on the topology's brokers), got %q`, v)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/faultline/faultline/nodes"
+	"github.com/faultline/faultline/nodes/broker/client"
 	"github.com/faultline/faultline/nodes/nodekit"
 	"github.com/faultline/faultline/nodes/stream/cluster"
 	"github.com/faultline/faultline/nodes/stream/engine"
@@ -45,19 +47,52 @@ type topologyFlags struct {
 	perSpout uint64
 	failRate float64
 	rate     float64
+	brokers  string // non-empty: the spouts read the broker topic
+	topic    string
 }
 
 func (t *topologyFlags) bind(fs *flag.FlagSet) {
 	fs.Uint64Var(&t.perSpout, "per-spout", 0, "sentences per spout task; 0 runs without end")
 	fs.Float64Var(&t.failRate, "fail-rate", 0, "chance that a bolt fails a tuple, to exercise replay")
 	fs.Float64Var(&t.rate, "rate", 0, "new sentences a second per spout task; 0: as fast as the topology takes them")
+	fs.StringVar(&t.brokers, "brokers", "", "broker addresses (host:port,...): spout task i reads partition i of --topic, which the master feeds")
+	fs.StringVar(&t.topic, "topic", "sentences", "the broker topic word count reads")
 }
 
-func (t *topologyFlags) build() (*topo.Topology, error) {
+// config is word count as the flags shape it; with brokers, its spouts read
+// the topic through c.
+func (t *topologyFlags) config(c *client.Client) wordcount.Config {
 	cfg := wordcount.Lecture(t.perSpout)
 	cfg.FailRate = t.failRate
 	cfg.Rate = t.rate
-	return wordcount.Build(cfg)
+	if c != nil {
+		cfg.Source = wordcount.SourceBroker(c, t.topic)
+	}
+	return cfg
+}
+
+func (t *topologyFlags) build(c *client.Client) (*topo.Topology, error) {
+	return wordcount.Build(t.config(c))
+}
+
+// brokerClient is a client of --brokers, or nil without them.
+func (t *topologyFlags) brokerClient() *client.Client {
+	if t.brokers == "" {
+		return nil
+	}
+	return client.New(strings.Split(t.brokers, ","))
+}
+
+// feed creates the topic word count reads (a partition per spout task,
+// replicated three times where there are three brokers, acknowledged by
+// two) and writes the input into it.
+func (t *topologyFlags) feed(ctx context.Context, c *client.Client) error {
+	cfg := t.config(nil)
+	rf := min(3, len(strings.Split(t.brokers, ",")))
+	if err := c.CreateTopic(ctx, t.topic, client.TopicConfig{Partitions: int32(cfg.Spouts), ReplicationFactor: int32(rf), MinISR: int32(min(2, rf))}); err != nil {
+		return fmt.Errorf("stream master: create topic %s: %w", t.topic, err)
+	}
+	return wordcount.Feed(ctx, c, t.topic, cfg.Spouts, t.perSpout, t.rate)
 }
 
 func runMaster(ctx context.Context, args []string) error {
@@ -75,7 +110,7 @@ func runMaster(ctx context.Context, args []string) error {
 	if *minWorkers < 1 || *ackers < 1 || *hbTimeout <= 0 {
 		return fmt.Errorf("%w: stream master: --workers and --ackers must be ≥ 1, --heartbeat-timeout > 0", nodes.ErrUsage)
 	}
-	tp, err := tf.build()
+	tp, err := tf.build(nil)
 	if err != nil {
 		return fmt.Errorf("stream master: %w", err)
 	}
@@ -94,6 +129,25 @@ func runMaster(ctx context.Context, args []string) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return m.Run(ctx) })
 	g.Go(func() error { return nodekit.Serve(ctx, srv) })
+	if c := tf.brokerClient(); c != nil {
+		defer c.Close()
+		// The source outlives a broker outage: the feeder starts again where
+		// the partitions end.
+		g.Go(func() error {
+			for {
+				err := tf.feed(ctx, c)
+				if err == nil || ctx.Err() != nil {
+					return nil
+				}
+				fmt.Fprintf(os.Stderr, "stream master: %v; feeding again in 1 s\n", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(time.Second):
+				}
+			}
+		})
+	}
 	return g.Wait()
 }
 
@@ -119,7 +173,11 @@ func runWorker(ctx context.Context, args []string) error {
 	if id == "" {
 		return fmt.Errorf("%w: stream worker: --node (or $%s) is required", nodes.ErrUsage, nodekit.EnvNode)
 	}
-	tp, err := tf.build()
+	bc := tf.brokerClient()
+	if bc != nil {
+		defer bc.Close()
+	}
+	tp, err := tf.build(bc)
 	if err != nil {
 		return fmt.Errorf("stream worker: %w", err)
 	}

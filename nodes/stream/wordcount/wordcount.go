@@ -30,7 +30,10 @@ type Config struct {
 	FailRate float64 // chance that split or count fails a tuple, to exercise replay
 	// Rate bounds each spout task to this many new sentences a second, as
 	// a real source produces them (0: as fast as the topology takes them).
-	Rate      float64
+	Rate float64
+	// Source builds spout task index's spout, reading at most limit
+	// messages (0: without end); nil: the built-in sentence generator.
+	Source    func(index int, limit uint64) topo.Spout
 	Spouts    int
 	Splitters int
 	Counters  int
@@ -45,6 +48,9 @@ func Lecture(perSpout uint64) Config {
 func Build(c Config) (*topo.Topology, error) {
 	b := topo.NewBuilder("wordcount")
 	b.Spout("sentences", c.Spouts, []string{"sentence"}, func(t topo.Task) topo.Spout {
+		if c.Source != nil {
+			return c.Source(t.Index, c.PerSpout)
+		}
 		return &SentenceSpout{index: t.Index, limit: c.PerSpout, rate: c.Rate, now: time.Now}
 	})
 	b.Bolt("split", c.Splitters, []string{"word"}, func(t topo.Task) topo.Bolt {
