@@ -12,9 +12,11 @@ type SessionStats struct {
 	// serves any user) or "stateful" (in the memory of the node that made
 	// them, clients pinned to it by the lb).
 	Mode string `json:"mode"`
-	// Lost counts sessions the web tier forgot: in the session workload a
-	// user whose "who am I" is answered 401 logs in again at once, so each
-	// 4xx is one lost session.
+	// Lost counts sessions the web tier forgot while their users still
+	// needed them: in the session workload a user whose "who am I" is
+	// answered 401 logs in again at once, so each 4xx is one lost session.
+	// A user of the dead node who was about to log out anyway never
+	// notices, so this is at most the sessions the node held.
 	Lost int64 `json:"lost"`
 }
 
@@ -41,7 +43,7 @@ func init() {
 			return nil
 		}
 		sec := Section{Title: "Sessions",
-			Note:   "stateless: sessions in the replicated db (cache-aside through the region's cache); stateful: in the memory of the web node that made them, the lb pinning each user to it. A lost session is a user the web tier no longer knew.",
+			Note:   "stateless: sessions in the replicated db (cache-aside through the region's cache); stateful: in the memory of the web node that made them, the lb pinning each user to it. A lost session is a user the web tier no longer knew while they still needed it (users about to log out anyway do not notice).",
 			Header: []string{"region", "mode", "#lost sessions"}}
 		for _, r := range sortedKeys(s.Sessions) {
 			st := s.Sessions[r]
