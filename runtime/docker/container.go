@@ -187,11 +187,33 @@ func (r *Runtime) Restart(ctx context.Context, name string) error {
 // running containers are force-removed in parallel.
 func (r *Runtime) Remove(ctx context.Context, name string) error {
 	zero := 0
-	if _, err := r.cli.ContainerStop(ctx, name, client.ContainerStopOptions{Timeout: &zero}); err != nil {
+	if _, err := r.cli.ContainerStop(ctx, name, client.ContainerStopOptions{Timeout: &zero}); err != nil && !cerrdefs.IsConflict(err) {
 		return wrap("remove: stop", name, err)
 	}
 	_, err := r.cli.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && strings.Contains(err.Error(), "already in progress") {
+		// Another controller (a second run sweeping the same orphans) is
+		// removing it: it is removed once it is gone.
+		return r.waitGone(ctx, name)
+	}
 	return wrap("remove", name, err)
+}
+
+// waitGone waits, bounded, until the engine no longer knows the container.
+func (r *Runtime) waitGone(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		_, err := r.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return wrap("remove: wait for the removal in progress", name, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (r *Runtime) Inspect(ctx context.Context, name string) (runtime.ContainerInfo, error) {

@@ -238,6 +238,32 @@ func TestTeardownAfterParallelRemove(t *testing.T) {
 	}
 }
 
+// Two controllers sweeping the same leftovers at once (two runs starting
+// after a SIGKILLed one) both succeed: a removal already in progress
+// elsewhere counts once the container is gone.
+func TestConcurrentRemoveByLabel(t *testing.T) {
+	r := newRuntime(t)
+	image := testImageFor(t, r)
+	f := newFixture(t, r, "10.202.102.0/24")
+	const n = 4
+	for i := range n {
+		spec := f.spec(image, i, 0)
+		require.NoError(t, r.Create(f.ctx, spec))
+		require.NoError(t, r.Start(f.ctx, spec.Name))
+	}
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { assert.NoError(t, r.RemoveByLabel(f.ctx, f.labels)) })
+	}
+	wg.Wait()
+	cs, err := r.List(f.ctx, f.labels)
+	require.NoError(t, err)
+	assert.Empty(t, cs)
+	nets, err := r.ListNetworks(f.ctx, f.labels)
+	require.NoError(t, err)
+	assert.Empty(t, nets)
+}
+
 // TestWaitHealthyReportsHealthOutput: a container whose health check never
 // passes makes WaitHealthy end with ctx and say why.
 func TestWaitHealthyReportsHealthOutput(t *testing.T) {

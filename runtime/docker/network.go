@@ -73,6 +73,9 @@ func (r *Runtime) removeNetworkStale(ctx context.Context, name string) error {
 		return nil
 	}
 	ins, ierr := r.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if cerrdefs.IsNotFound(ierr) {
+		return nil // removed meanwhile, by another run's sweep
+	}
 	if ierr != nil {
 		return errors.Join(err, ierr)
 	}
