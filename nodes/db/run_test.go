@@ -74,11 +74,12 @@ func TestTimeoutsScaleWithRTTAboveFloors(t *testing.T) {
 		heartbeat, election, lease time.Duration
 	}{
 		{0, minHeartbeat, minHeartbeat, minLease},
-		{time.Millisecond, minHeartbeat, minHeartbeat, minLease},
-		{70 * time.Millisecond, minHeartbeat, minHeartbeat, minLease},
-		{150 * time.Millisecond, minHeartbeat, 1500 * time.Millisecond, minLease},
-		{190 * time.Millisecond, minHeartbeat, 1900 * time.Millisecond, minLease},
-		{300 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second, 750 * time.Millisecond},
+		{time.Millisecond, minWANHeartbeat, minHeartbeat, minLease},
+		{70 * time.Millisecond, minWANHeartbeat, minHeartbeat, minLease},
+		{150 * time.Millisecond, minWANHeartbeat, 1500 * time.Millisecond, minLease},
+		{190 * time.Millisecond, minWANHeartbeat, 1900 * time.Millisecond, minLease},
+		{300 * time.Millisecond, 750 * time.Millisecond, 3 * time.Second, minLease},
+		{time.Second, 2500 * time.Millisecond, 10 * time.Second, 1250 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		h, e, l := Timeouts(tt.rtt)
