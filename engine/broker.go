@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	brokercheck "github.com/faultline/faultline/checkers/broker"
 	"github.com/faultline/faultline/deploy"
 	"github.com/faultline/faultline/loadgen"
@@ -414,6 +416,7 @@ func (o *brokerObserver) report(_ context.Context, sum *results.Summary) error {
 		case brokerwork.WorkloadProduce:
 			publishes = append(publishes, s.Ops...)
 			byRegion[s.Region] = append(byRegion[s.Region], s.Ops...)
+			o.record(s)
 		case brokerwork.WorkloadConsume:
 			consumers = append(consumers, brokercheck.Stream{Name: s.Region, Ops: s.Ops})
 		}
@@ -500,6 +503,50 @@ func (r *run) injectsDone() map[string][]float64 {
 		if ev.Event == "fault" && ev.Action == "inject" && ev.Error == "" {
 			key := ev.Kind + " " + strings.Join(ev.Targets, ",")
 			out[key] = append(out[key], ev.T)
+		}
+	}
+}
+
+// record adds a producer stream's publishes of the main phase to its
+// region's per-second figures (requests, errors, latency) and to the raw
+// load log, so the report's plots and recovery times show what producers
+// felt through each fault: a broker run has no other load to plot.
+func (o *brokerObserver) record(s *HistoryStream) {
+	r := o.r
+	if r.rec == nil {
+		return
+	}
+	type sec struct {
+		b    loadgen.Bucket
+		hist *hdrhistogram.Histogram
+	}
+	secs := map[int64]*sec{}
+	end := r.start.Add(r.sc.Duration)
+	for _, op := range s.Ops {
+		// Publishes the end of the main phase cut short did not fail.
+		if op.Kind != brokerwork.KindPublish || op.Input == nil || (op.Error != "" && !op.Return.Before(end)) {
+			continue
+		}
+		unix := op.Call.Unix()
+		x := secs[unix]
+		if x == nil {
+			x = &sec{b: loadgen.Bucket{Second: unix, ErrorsByKind: map[string]int64{}}, hist: loadgen.NewHistogram()}
+			secs[unix] = x
+		}
+		x.b.Requests++
+		if op.Error != "" {
+			x.b.Errors++
+			x.b.ErrorsByKind["broker-publish"]++
+		}
+		_ = x.hist.RecordValue(max(op.Return.Sub(op.Call).Microseconds(), 1))
+	}
+	for _, x := range secs {
+		x.b.Latency = x.hist.Export()
+		if r.raw != nil {
+			r.raw.add(s.Region, x.b)
+		}
+		if err := r.rec.AddBucket(s.Region, x.b); err != nil {
+			r.logf("broker %s in %s: %v", s.Workload, s.Region, err)
 		}
 	}
 }
