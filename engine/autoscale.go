@@ -677,16 +677,7 @@ func (o *edgeObserver) report(ctx context.Context, sum *results.Summary) error {
 
 // edgeResults reads edge_requests_total by result from an edge's /metrics.
 func edgeResults(ctx context.Context, hc *http.Client) (map[string]int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://edge/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	body, err := httpGet(ctx, hc, "http://edge/metrics", 4<<20)
 	if err != nil {
 		return nil, err
 	}
