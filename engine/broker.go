@@ -87,23 +87,64 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// clusterMeta asks the cluster's brokers in turn for the metadata and
-// returns the first answer from one that knows a controller.
+// clusterMeta asks every broker of the cluster for its metadata and keeps
+// the freshest answer (the most leader changes applied) from one that knows
+// a controller: a broker just restarted may still be replaying the
+// controller's log, and its view would be stale.
 func (r *run) clusterMeta(ctx context.Context, cluster []topology.NodePlan) (broker.Metadata, string, error) {
-	var errs []error
-	for _, n := range cluster {
-		base, err := r.nodeURL(ctx, n.Name)
-		if err == nil {
+	type answer struct {
+		m    broker.Metadata
+		base string
+		err  error
+	}
+	answers := make([]answer, len(cluster))
+	var wg sync.WaitGroup
+	for i, n := range cluster {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			base, err := r.nodeURL(ctx, n.Name)
 			var m broker.Metadata
-			if err = getJSON(ctx, base+broker.MetadataPath, &m); err == nil && m.Controller >= 0 {
-				return m, base, nil
-			} else if err == nil {
+			if err == nil {
+				err = getJSON(ctx, base+broker.MetadataPath, &m)
+			}
+			if err == nil && m.Controller < 0 {
 				err = errors.New("no controller known")
 			}
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+			if err != nil {
+				err = fmt.Errorf("%s: %w", n.Name, err)
+			}
+			answers[i] = answer{m: m, base: base, err: err}
+		}()
 	}
-	return broker.Metadata{}, "", errors.Join(errs...)
+	wg.Wait()
+	best := -1
+	var errs []error
+	for i, a := range answers {
+		switch {
+		case a.err != nil:
+			errs = append(errs, a.err)
+		case best < 0 || freshness(a.m) > freshness(answers[best].m):
+			best = i
+		}
+	}
+	if best < 0 {
+		return broker.Metadata{}, "", errors.Join(errs...)
+	}
+	return answers[best].m, answers[best].base, nil
+}
+
+// freshness grows with every controller change a broker has applied that
+// matters here: its topics' partitions and their leader epochs.
+func freshness(m broker.Metadata) int64 {
+	var n int64
+	for _, t := range m.Topics {
+		n += int64(len(t.Partitions))
+		for _, p := range t.Partitions {
+			n += int64(p.Epoch)
+		}
+	}
+	return n
 }
 
 // brokerTopicOptions are the topic settings of the scenario's broker
@@ -301,7 +342,7 @@ func (o *brokerObserver) watch(ctx context.Context) error {
 			o.mu.Lock()
 			o.samples = append(o.samples, leaderSample{at: time.Now(), cluster: name, leaders: ls})
 			if prev, ok := last[name]; ok && !mapsEqual(prev, ls) {
-				o.markers = append(o.markers, results.Marker{T: time.Since(r.start).Seconds(), Kind: "broker-leader", Label: "partition leaders: " + describeLeaders(ls)})
+				o.markers = append(o.markers, results.Marker{T: time.Since(r.start).Seconds(), Kind: "broker-leader", Label: "leaders " + describeLeaders(ls)})
 				r.event("broker-leaders", map[string]any{"cluster": name, "leaders": ls})
 			}
 			o.mu.Unlock()
@@ -340,7 +381,8 @@ func mapsEqual(a, b map[int32]string) bool {
 	return true
 }
 
-// describeLeaders counts partitions per leader: "broker-us-east-1×3, ...".
+// describeLeaders counts partitions per leader, short enough for the
+// plots' marker labels: "us-east-1×3, ...".
 func describeLeaders(ls map[int32]string) string {
 	count := map[string]int{}
 	for _, n := range ls {
@@ -348,7 +390,7 @@ func describeLeaders(ls map[int32]string) string {
 	}
 	var parts []string
 	for n, c := range count {
-		parts = append(parts, fmt.Sprintf("%s×%d", n, c))
+		parts = append(parts, fmt.Sprintf("%s×%d", strings.TrimPrefix(n, brokerRole+"-"), c))
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")

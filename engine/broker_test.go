@@ -63,3 +63,11 @@ func TestBrokerKillsUseTheLastSampleBefore(t *testing.T) {
 	}, map[string][]float64{"kill broker-b-1": {1, 5}})
 	assert.Equal(t, []brokercheck.Kill{{At: start.Add(5 * time.Second), Node: "broker-b-1", Partitions: []int32{0, 2}}}, got)
 }
+
+func TestFreshnessCountsAppliedChanges(t *testing.T) {
+	older := brokerMeta(1, 2)
+	newer := brokerMeta(3, 2)
+	newer.Topics[1].Partitions[0].Epoch = 1
+	assert.Greater(t, freshness(newer), freshness(older))
+	assert.Greater(t, freshness(older), freshness(broker.Metadata{Controller: 1}), "a broker still replaying knows no topic yet")
+}
