@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,7 +28,11 @@ func TestE2EDBUnsafeSwitchBites(t *testing.T) {
 	assert.Equal(t, []string{"db-early-ack"}, sum.DB.Unsafe)
 	caught := sum.DB.LostWrites > 0 || (sum.DB.Linearizable != nil && !*sum.DB.Linearizable)
 	assert.True(t, caught, "lost writes %d, linearizable %v", sum.DB.LostWrites, sum.DB.Linearizable)
-	t.Logf("unsafe run: lost writes %d of %d acknowledged, linearizable %v", sum.DB.LostWrites, sum.DB.Set.Acknowledged, sum.DB.Linearizable)
+	lin := "unknown"
+	if sum.DB.Linearizable != nil {
+		lin = fmt.Sprint(*sum.DB.Linearizable)
+	}
+	t.Logf("unsafe run: lost writes %d of %d acknowledged, linearizable %s", sum.DB.LostWrites, sum.DB.Set.Acknowledged, lin)
 	assert.FileExists(t, dir+"/db-linearizability.html")
 	cs, ns := leftovers(t, rt, runtime.LabelRun, sum.RunID)
 	assert.Empty(t, cs)
