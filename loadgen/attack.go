@@ -19,8 +19,10 @@ import (
 // they are measured from the intended send time.
 const maxWorkersCap = 100_000
 
-// Attack runs spec and calls out, from the calling goroutine, with the
-// buckets that changed about once a second and once more at the end. When
+// Attack runs spec and calls out with the buckets that changed about once
+// a second and once more at the end, one call at a time, in order, and all
+// of them before it returns (out runs on a goroutine of its own, so a slow
+// consumer never holds up the requests' results). When
 // ctx ends the attack stops sending, waits for requests in flight (at most
 // spec.Timeout) and returns ctx's error with the results gathered so far.
 func Attack(ctx context.Context, spec AttackSpec, out func(Bucket)) (Final, error) {
@@ -85,6 +87,9 @@ func (r *recorder) observe(s schedule, res *vegeta.Result) {
 // drain feeds results to observe and flushes rec about once a second until
 // results is closed; when ctx ends it calls stop, which must close results.
 func drain[T any](ctx context.Context, rec *recorder, results <-chan T, stop func(), out func(Bucket), observe func(T)) {
+	emit, wait := asyncOut(out)
+	defer wait()
+	out = emit
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	done := ctx.Done()
@@ -104,6 +109,23 @@ func drain[T any](ctx context.Context, rec *recorder, results <-chan T, stop fun
 		}
 	}
 	rec.flush(out, time.Now(), true)
+}
+
+// asyncOut calls out from a goroutine of its own, in order. The results
+// loop feeds workers their next requests' outcomes: when it stopped once a
+// second to encode and send a bucket (or merge it, in the benchmark), the
+// workers waiting to hand over results stalled and the stall showed in p99.
+// wait returns once every bucket emitted has been delivered.
+func asyncOut(out func(Bucket)) (emit func(Bucket), wait func()) {
+	ch := make(chan Bucket, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range ch {
+			out(b)
+		}
+	}()
+	return func(b Bucket) { ch <- b }, func() { close(ch); <-done }
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {
