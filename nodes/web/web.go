@@ -31,7 +31,7 @@ func Run(ctx context.Context, args []string) error {
 	caches := fs.String("cache", "", "comma-separated host:port of the region's cache nodes (memcached protocol; keys spread by consistent hashing)")
 	storeLatency := fs.Duration("store-latency", 20*time.Millisecond, "time one read or write of the simulated item store takes")
 	cacheTTL := fs.Duration("cache-ttl", time.Minute, "lifetime of an item's cached copy")
-	sessionsDB := fs.String("sessions-db", "", "base URL of the region's db node to keep sessions in (stateless web tier); empty keeps them in this node's memory (stateful)")
+	sessionsDB := fs.String("sessions-db", "", "base URL of the region's db node to keep sessions and items in (stateless web tier); empty keeps sessions in this node's memory (stateful) and items in a simulated store")
 	if err := nodekit.Parse(fs, args); err != nil {
 		return err
 	}
@@ -45,9 +45,10 @@ func Run(ctx context.Context, args []string) error {
 	}
 	opts = append(opts, itemOpt)
 	if *sessionsDB != "" {
-		// Stateless: sessions in the db, through the same cache client.
+		// Stateless: sessions and the users' items in the db, through the
+		// same cache client.
 		db := dbclient.New(*sessionsDB, dbclient.WithHTTPClient(&http.Client{Timeout: 2 * time.Second}))
-		opts = append(opts, WithSessions(NewDBSessions(db, mc)))
+		opts = append(opts, WithSessions(NewDBSessions(db, mc)), WithItems(NewDBItems(db), mc, *cacheTTL))
 	}
 	reg := nodekit.NewRegistry()
 	return nodekit.Serve(ctx, nodekit.NewServer(f.Listen, Handler(f.Node, f.Region, reg, opts...), reg))

@@ -4,46 +4,23 @@ import (
 	"context"
 	"net"
 
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	dbnode "github.com/faultline/faultline/nodes/db"
+	"github.com/faultline/faultline/nodes/db/dbtest"
 	"github.com/faultline/faultline/nodes/stream/engine"
 	"github.com/faultline/faultline/nodes/stream/wordcount"
 )
-
-// oneNodeDB starts a single-voter db on loopback and returns its URL.
-func oneNodeDB(t *testing.T) string {
-	t.Helper()
-	rl, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := httptest.NewUnstartedServer(nil)
-	peer := dbnode.Peer{ID: "d1", RaftAddr: rl.Addr().String(), HTTPAddr: srv.Listener.Addr().String()}
-	node, err := dbnode.Start(dbnode.Config{ID: "d1", RaftAddr: peer.RaftAddr, DataDir: filepath.Join(t.TempDir(), "d1"),
-		Peers: []dbnode.Peer{peer}, Voter: true, Bootstrap: true, Logger: hclog.NewNullLogger()}, rl)
-	require.NoError(t, err)
-	srv.Config.Handler = node.Handler()
-	srv.Start()
-	t.Cleanup(func() {
-		srv.Close()
-		require.NoError(t, node.Close())
-	})
-	require.Eventually(t, func() bool { return node.Status().CommitIndex > 0 }, 30*time.Second, 20*time.Millisecond)
-	return srv.URL
-}
 
 // A master keeping its assignment and the checkpoints in the db can be
 // replaced by a new one that takes over both: the state outlives it.
 func TestMasterStateSurvivesInTheDB(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	url := oneNodeDB(t)
+	url := dbtest.OneNode(t)
 	dead := "http://" + deadAddr(t)
 	store, err := NewDBStore([]string{dead, url}, "stream/")
 	require.NoError(t, err)
