@@ -31,6 +31,11 @@ func oneBroker(t *testing.T) *client.Client {
 		require.NoError(t, c.Close())
 		require.NoError(t, b.Close())
 	})
+	// A topic can be created once the controller counts the broker live.
+	require.Eventually(t, func() bool {
+		md, err := c.Refresh(context.Background())
+		return err == nil && len(md.Brokers) == 1
+	}, 30*time.Second, 20*time.Millisecond, "broker registered")
 	return c
 }
 
