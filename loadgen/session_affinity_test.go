@@ -86,3 +86,32 @@ func TestSessionUsersOverAffinity(t *testing.T) {
 	assert.LessOrEqual(t, kinds[Kind4xx], onW1, "only w1's users lose sessions, each once")
 	assert.Positive(t, kinds[Kind4xx])
 }
+
+// After a failed step (the node holding the session may have died) a
+// session user asks who it is next instead of moving on, so a logout and a
+// fresh login cannot hide the loss.
+func TestSessionUserChecksItsSessionAfterAFailure(t *testing.T) {
+	base, _ := url.Parse("http://app")
+	u := newSessionUser(base, 1, nil).(*sessionUser)
+	answer := func(code int, cookies ...*http.Cookie) *http.Response {
+		r := &http.Response{StatusCode: code, Status: http.StatusText(code), Header: http.Header{}}
+		for _, c := range cookies {
+			r.Header.Add("Set-Cookie", c.String())
+		}
+		return r
+	}
+	_, err := u.next()
+	require.NoError(t, err)
+	require.NoError(t, u.check(answer(http.StatusOK, &http.Cookie{Name: SessionCookie, Value: "s1"}), nil))
+	_, _ = u.next() // me
+	require.NoError(t, u.check(answer(http.StatusOK), []byte(`{"user":"user-1-1"}`)))
+	_, _ = u.next() // echo
+	assert.Error(t, u.check(answer(http.StatusBadGateway), nil))
+	assert.Equal(t, "me", sessionSteps[u.step], "a failure is followed by a session check")
+	_, _ = u.next()
+	assert.NoError(t, u.check(nil, nil), "no answer at all: the caller classifies the transport error")
+	assert.Equal(t, "me", sessionSteps[u.step])
+	_, _ = u.next()
+	assert.ErrorContains(t, u.check(answer(http.StatusUnauthorized), nil), "session lost")
+	assert.Equal(t, "login", sessionSteps[u.step])
+}

@@ -246,6 +246,9 @@ type sessionUser struct {
 
 var sessionSteps = []string{"login", "me", "echo", "me", "logout"}
 
+// sessionStepMe is the first "me" step of sessionSteps.
+const sessionStepMe = 1
+
 func newSessionUser(base *url.URL, id int, _ *rand.Rand) script {
 	return &sessionUser{
 		login: base.JoinPath(LoginPath).String(), logout: base.JoinPath(LogoutPath).String(),
@@ -285,11 +288,20 @@ func (u *sessionUser) check(resp *http.Response, body []byte) error {
 	// A failed step still moves on, so one bad answer does not wedge the
 	// user; a login that failed leaves no cookie and the next "me" says so.
 	u.step = (u.step + 1) % len(sessionSteps)
-	if resp == nil {
-		if step == "login" {
+	if resp == nil || resp.StatusCode >= 500 {
+		switch {
+		case step == "login":
 			u.step = 0 // no session to use: log in again
+		case u.cookie != nil:
+			// The node holding the session may have died: ask who we are
+			// next, as a user reloading would, so a lost session is seen
+			// (a 401) rather than skipped by a logout and a fresh login.
+			u.step = sessionStepMe
 		}
-		return nil
+		if resp == nil {
+			return nil
+		}
+		return fmt.Errorf("%s: %s", step, resp.Status)
 	}
 	for _, c := range resp.Cookies() {
 		if c.Name != SessionCookie {
