@@ -7,15 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/HdrHistogram/hdrhistogram-go"
 
 	brokercheck "github.com/faultline/faultline/checkers/broker"
 	"github.com/faultline/faultline/deploy"
@@ -523,72 +519,11 @@ func (o *brokerObserver) cutOffs(faults []results.Fault, byRegion map[string][]l
 	return out
 }
 
-// injectsDone reads, from the run's events.jsonl, when each injection had
-// been carried out (seconds since the start), by "kind targets".
-func (r *run) injectsDone() map[string][]float64 {
-	out := map[string][]float64{}
-	f, err := os.Open(filepath.Join(r.e.RunDir(), results.EventsFile))
-	if err != nil {
-		return out
-	}
-	defer f.Close()
-	dec := json.NewDecoder(f)
-	for {
-		var ev struct {
-			Event, Action, Kind, Error string
-			Targets                    []string
-			T                          float64
-		}
-		if dec.Decode(&ev) != nil {
-			return out
-		}
-		if ev.Event == "fault" && ev.Action == "inject" && ev.Error == "" {
-			key := ev.Kind + " " + strings.Join(ev.Targets, ",")
-			out[key] = append(out[key], ev.T)
-		}
-	}
-}
-
 // record adds a producer stream's publishes of the main phase to its
-// region's per-second figures (requests, errors, latency) and to the raw
-// load log, so the report's plots and recovery times show what producers
-// felt through each fault: a broker run has no other load to plot.
+// region's per-second figures (see recordOps): a broker run has no other
+// load to plot.
 func (o *brokerObserver) record(s *HistoryStream) {
-	r := o.r
-	if r.rec == nil {
-		return
-	}
-	type sec struct {
-		b    loadgen.Bucket
-		hist *hdrhistogram.Histogram
-	}
-	secs := map[int64]*sec{}
-	end := r.start.Add(r.sc.Duration)
-	for _, op := range s.Ops {
-		// Publishes the end of the main phase cut short did not fail.
-		if op.Kind != brokerwork.KindPublish || op.Input == nil || (op.Error != "" && !op.Return.Before(end)) {
-			continue
-		}
-		unix := op.Call.Unix()
-		x := secs[unix]
-		if x == nil {
-			x = &sec{b: loadgen.Bucket{Second: unix, ErrorsByKind: map[string]int64{}}, hist: loadgen.NewHistogram()}
-			secs[unix] = x
-		}
-		x.b.Requests++
-		if op.Error != "" {
-			x.b.Errors++
-			x.b.ErrorsByKind["broker-publish"]++
-		}
-		_ = x.hist.RecordValue(max(op.Return.Sub(op.Call).Microseconds(), 1))
-	}
-	for _, x := range secs {
-		x.b.Latency = x.hist.Export()
-		if r.raw != nil {
-			r.raw.add(s.Region, x.b)
-		}
-		if err := r.rec.AddBucket(s.Region, x.b); err != nil {
-			r.logf("broker %s in %s: %v", s.Workload, s.Region, err)
-		}
-	}
+	o.r.recordOps(s, "broker", func(op loadgen.Operation) bool {
+		return op.Kind == brokerwork.KindPublish && op.Input != nil
+	}, func(loadgen.Operation) string { return "broker-publish" })
 }

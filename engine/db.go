@@ -2,16 +2,12 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/faultline/faultline/checkers"
 	"github.com/faultline/faultline/checkers/failover"
@@ -263,7 +259,7 @@ var processKinds = []string{"kill", "stop", "pause"}
 // between would make the failover look instant.
 func (o *dbObserver) leaderKills(faults []results.Fault) []time.Time {
 	var out []time.Time
-	done := o.injectsDone()
+	done := o.r.injectsDone()
 	for _, f := range faults {
 		if !slices.Contains(processKinds, f.Kind) || f.InjectedAt < 0 || f.Error != "" {
 			continue
@@ -294,7 +290,7 @@ func (o *dbObserver) isDB(node string) bool {
 // moment the heal began (injected_at + for).
 func (o *dbObserver) partitions(faults []results.Fault, byRegion map[string][]loadgen.Operation) []partition.Summary {
 	var out []partition.Summary
-	done := o.injectsDone()
+	done := o.r.injectsDone()
 	for _, f := range faults {
 		if (f.Kind != "partition" && f.Kind != "region-isolate") || len(f.Peers) > 0 || f.OneWay || f.InjectedAt < 0 || f.HealedAt < 0 {
 			continue
@@ -320,73 +316,11 @@ func (o *dbObserver) partitions(faults []results.Fault, byRegion map[string][]lo
 	return out
 }
 
-// injectsDone reads, from the run's events.jsonl, when each injection had
-// finished (seconds since the start), by "kind targets".
-func (o *dbObserver) injectsDone() map[string][]float64 {
-	out := map[string][]float64{}
-	f, err := os.Open(filepath.Join(o.r.e.RunDir(), results.EventsFile))
-	if err != nil {
-		return out
-	}
-	defer f.Close()
-	dec := json.NewDecoder(f)
-	for {
-		var ev struct {
-			Event, Action, Kind, Error string
-			Targets                    []string
-			T                          float64
-		}
-		if dec.Decode(&ev) != nil {
-			return out
-		}
-		if ev.Event == "fault" && ev.Action == "inject" && ev.Error == "" {
-			key := ev.Kind + " " + strings.Join(ev.Targets, ",")
-			out[key] = append(out[key], ev.T)
-		}
-	}
-}
-
 // record adds a stream's operations of the main phase to its region's
-// per-second figures (requests, errors, latency), as buckets in the raw
-// load log too, so that the report's plots and recovery times show what
-// the db's clients felt through each fault: they call no lb, so there is
-// no other load to plot. A failed CAS comparison is an answer, not an error.
+// per-second figures (see recordOps): the db's clients call no lb, so there
+// is no other load to plot. A failed CAS comparison is an answer, not an
+// error.
 func (o *dbObserver) record(s *HistoryStream) {
-	r := o.r
-	if r.rec == nil {
-		return
-	}
-	type sec struct {
-		b    loadgen.Bucket
-		hist *hdrhistogram.Histogram
-	}
-	secs := map[int64]*sec{}
-	// Operations the end of the main phase cut short did not fail.
-	end := r.start.Add(r.sc.Duration)
-	for _, op := range s.Ops {
-		if op.Kind == dbwork.KindFinal || (op.Error != "" && !op.Return.Before(end)) {
-			continue
-		}
-		unix := op.Call.Unix()
-		x := secs[unix]
-		if x == nil {
-			x = &sec{b: loadgen.Bucket{Second: unix, ErrorsByKind: map[string]int64{}}, hist: loadgen.NewHistogram()}
-			secs[unix] = x
-		}
-		x.b.Requests++
-		if op.Error != "" {
-			x.b.Errors++
-			x.b.ErrorsByKind["db-"+op.Kind]++
-		}
-		_ = x.hist.RecordValue(max(op.Return.Sub(op.Call).Microseconds(), 1))
-	}
-	for _, x := range secs {
-		x.b.Latency = x.hist.Export()
-		if r.raw != nil {
-			r.raw.add(s.Region, x.b)
-		}
-		if err := r.rec.AddBucket(s.Region, x.b); err != nil {
-			r.logf("db %s in %s: %v", s.Workload, s.Region, err)
-		}
-	}
+	o.r.recordOps(s, "db", func(op loadgen.Operation) bool { return op.Kind != dbwork.KindFinal },
+		func(op loadgen.Operation) string { return "db-" + op.Kind })
 }

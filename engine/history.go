@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,8 +11,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/faultline/faultline/deploy"
 	"github.com/faultline/faultline/loadgen"
+	"github.com/faultline/faultline/results"
 )
 
 // History workloads (scenario `history:` entries) run in each region's
@@ -216,4 +220,73 @@ func (r *run) waitReady(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// injectsDone reads, from the run's events.jsonl, when each injection had
+// been carried out (seconds since the start), by "kind targets".
+func (r *run) injectsDone() map[string][]float64 {
+	out := map[string][]float64{}
+	f, err := os.Open(filepath.Join(r.e.RunDir(), results.EventsFile))
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	for {
+		var ev struct {
+			Event, Action, Kind, Error string
+			Targets                    []string
+			T                          float64
+		}
+		if dec.Decode(&ev) != nil {
+			return out
+		}
+		if ev.Event == "fault" && ev.Action == "inject" && ev.Error == "" {
+			key := ev.Kind + " " + strings.Join(ev.Targets, ",")
+			out[key] = append(out[key], ev.T)
+		}
+	}
+}
+
+// recordOps adds the main-phase operations of a history stream that count
+// to its region's per-second figures (requests, errors by errKind,
+// latency), and as buckets to the raw load log, so that the report's plots
+// and recovery times show what the system's clients felt through each
+// fault. Operations the end of the main phase cut short did not fail.
+func (r *run) recordOps(s *HistoryStream, what string, counts func(loadgen.Operation) bool, errKind func(loadgen.Operation) string) {
+	if r.rec == nil {
+		return
+	}
+	type sec struct {
+		b    loadgen.Bucket
+		hist *hdrhistogram.Histogram
+	}
+	secs := map[int64]*sec{}
+	end := r.start.Add(r.sc.Duration)
+	for _, op := range s.Ops {
+		if !counts(op) || (op.Error != "" && !op.Return.Before(end)) {
+			continue
+		}
+		unix := op.Call.Unix()
+		x := secs[unix]
+		if x == nil {
+			x = &sec{b: loadgen.Bucket{Second: unix, ErrorsByKind: map[string]int64{}}, hist: loadgen.NewHistogram()}
+			secs[unix] = x
+		}
+		x.b.Requests++
+		if op.Error != "" {
+			x.b.Errors++
+			x.b.ErrorsByKind[errKind(op)]++
+		}
+		_ = x.hist.RecordValue(max(op.Return.Sub(op.Call).Microseconds(), 1))
+	}
+	for _, x := range secs {
+		x.b.Latency = x.hist.Export()
+		if r.raw != nil {
+			r.raw.add(s.Region, x.b)
+		}
+		if err := r.rec.AddBucket(s.Region, x.b); err != nil {
+			r.logf("%s %s in %s: %v", what, s.Workload, s.Region, err)
+		}
+	}
 }
