@@ -24,29 +24,12 @@ type Client struct {
 // bucket, and returns its Final. Canceling ctx closes the stream, which stops
 // the remote attack.
 func (c *Client) Attack(ctx context.Context, spec AttackSpec, onBucket func(Bucket)) (Final, error) {
-	body, err := json.Marshal(spec)
-	if err != nil {
-		return Final{}, fmt.Errorf("encode spec: %w", err)
-	}
 	url := strings.TrimSuffix(c.BaseURL, "/") + AttackPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	resp, err := c.start(ctx, "attack", url, spec)
 	if err != nil {
-		return Final{}, fmt.Errorf("attack %s: %w", url, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return Final{}, fmt.Errorf("attack %s: %w", url, err)
+		return Final{}, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return Final{}, fmt.Errorf("attack %s: %s: %s", url, resp.Status, bytes.TrimSpace(msg))
-	}
 
 	final, err := readStream(resp.Body, onBucket)
 	if err != nil && ctx.Err() != nil {
@@ -87,4 +70,32 @@ func readStream(r io.Reader, onBucket func(Bucket)) (Final, error) {
 			return Final{}, errors.New("stream line with neither bucket nor final")
 		}
 	}
+}
+
+// start POSTs spec to the loadgen at url and returns the accepted stream's
+// response; what names the call in errors.
+func (c *Client) start(ctx context.Context, what, url string, spec any) (*http.Response, error) {
+	body, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode spec: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, url, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("%s %s: %s: %s", what, url, resp.Status, bytes.TrimSpace(msg))
+	}
+	return resp, nil
 }

@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -297,29 +296,12 @@ func (s *streamHistory) flushEvery(ctx context.Context, d time.Duration, done ch
 // History runs spec on the remote loadgen, calling onOp for each recorded
 // operation, and returns its final message. Canceling ctx stops the run.
 func (c *Client) History(ctx context.Context, spec HistorySpec, onOp func(Operation)) (HistoryFinal, error) {
-	body, err := json.Marshal(spec)
-	if err != nil {
-		return HistoryFinal{}, fmt.Errorf("encode spec: %w", err)
-	}
 	u := strings.TrimSuffix(c.BaseURL, "/") + HistoryPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	resp, err := c.start(ctx, "history", u, spec)
 	if err != nil {
-		return HistoryFinal{}, fmt.Errorf("history %s: %w", u, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return HistoryFinal{}, fmt.Errorf("history %s: %w", u, err)
+		return HistoryFinal{}, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return HistoryFinal{}, fmt.Errorf("history %s: %s: %s", u, resp.Status, bytes.TrimSpace(msg))
-	}
 	dec := json.NewDecoder(resp.Body)
 	dec.DisallowUnknownFields()
 	for {
