@@ -22,7 +22,8 @@ var states = []string{StateUnchecked, StateUp, StateDown, StateEjected, StateDra
 
 type backend struct {
 	addr       string
-	proxy      *httputil.ReverseProxy
+	proxy      *httputil.ReverseProxy // for requests with a body and upgrades
+	pool       *pool                  // connections for the others (direct.go)
 	m          backendMetrics
 	inflight   atomic.Int64
 	consecErrs atomic.Int64
@@ -87,6 +88,7 @@ func (l *LB) add(addr string) bool {
 	b := &backend{addr: addr, check: checkState{fall: l.cfg.Fall, rise: l.cfg.Rise}, m: l.m.backend(addr)}
 	b.cut, b.cutOff = context.WithCancel(context.Background())
 	b.proxy = l.newProxy(b)
+	b.pool = newPool()
 	l.backends = append(l.backends, b)
 	l.m.setState(addr, StateUnchecked)
 	select {
@@ -116,6 +118,7 @@ func (l *LB) remove(addr string) bool {
 	b.draining = true
 	b.drainTimer = time.AfterFunc(l.cfg.DrainTimeout, func() {
 		b.cutOff()
+		b.pool.cut()
 		l.finish(b)
 	})
 	b.mu.Unlock()
@@ -162,6 +165,7 @@ func (l *LB) finish(b *backend) {
 	b.finished = true
 	b.drainTimer.Stop()
 	b.mu.Unlock()
+	b.pool.shut()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.draining = slices.DeleteFunc(l.draining, func(d *backend) bool { return d == b })

@@ -41,6 +41,10 @@ func (l *LB) checkRound(ctx context.Context) {
 	l.mu.Lock()
 	bs := slices.Clone(l.backends)
 	l.mu.Unlock()
+	idleSince := time.Now().Add(-idleConnTimeout)
+	for _, b := range bs {
+		b.pool.expire(idleSince)
+	}
 	var wg sync.WaitGroup
 	for _, b := range bs {
 		wg.Go(func() { l.checkOnce(ctx, b) })

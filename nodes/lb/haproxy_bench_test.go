@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +28,9 @@ import (
 const (
 	lbServeEnv   = "FAULTLINE_LB_BENCH_SERVE"
 	lbBackendEnv = "FAULTLINE_LB_BENCH_BACKEND"
+	// lbProfileEnv names a directory: the lb process then writes lb.cpu and
+	// lb.mem profiles there when it exits (go tool pprof lb.cpu).
+	lbProfileEnv = "FAULTLINE_LB_BENCH_PROFILE"
 	haproxyBin   = "/usr/sbin/haproxy"
 	benchClients = 16
 	// benchBody is a small page, so the figures measure the proxy, not copies.
@@ -48,7 +53,8 @@ func TestLBServeHelper(t *testing.T) {
 
 // peerResult is one side's measured load.
 type peerResult struct {
-	rps, p50, p99 float64 // p50 and p99 in µs
+	rps, p50, p99  float64 // p50 and p99 in µs
+	cpu, clientCPU float64 // µs per request of the proxy's process and of this one
 }
 
 // Rounds of load, alternating the peers, so that whatever else the machine
@@ -62,8 +68,11 @@ const (
 // BenchmarkVsHAProxy sends the same keep-alive GETs, from the same client
 // with the same concurrency, to the same loopback backend through this lb
 // and through Debian's HAProxy, each in its own process, in alternating
-// slices, and prints requests/s, p50 and p99 side by side with the
-// lb/HAProxy ratios. It runs once whatever b.N is (one run outlasts
+// slices, with as many threads each, and prints requests/s, p50, p99 and
+// each proxy's CPU time per request side by side with the lb/HAProxy
+// ratios, and the load average. On this shared 2-core machine the req/s
+// ratio of one run moves by ±0.2 with the other load; the CPU per request
+// moves much less. It runs once whatever b.N is (one run outlasts
 // -benchtime).
 func BenchmarkVsHAProxy(b *testing.B) {
 	body := strings.Repeat("x", benchBody)
@@ -77,31 +86,45 @@ func BenchmarkVsHAProxy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// One thread per core the Go side runs on, for both: GOMAXPROCS for the
+	// lb, nbthread for HAProxy (which would otherwise pick its own).
+	threads := runtime.GOMAXPROCS(0)
 	lbCmd := func(addr string) *exec.Cmd {
-		cmd := exec.Command(exe, "-test.run=^TestLBServeHelper$")
-		cmd.Env = append(os.Environ(), lbServeEnv+"="+addr, lbBackendEnv+"="+backendAddr)
+		args := []string{"-test.run=^TestLBServeHelper$"}
+		if dir := os.Getenv(lbProfileEnv); dir != "" {
+			args = append(args, "-test.cpuprofile="+filepath.Join(dir, "lb.cpu"),
+				"-test.memprofile="+filepath.Join(dir, "lb.mem"), "-test.memprofilerate=4096")
+		}
+		cmd := exec.Command(exe, args...)
+		cmd.Env = append(os.Environ(), lbServeEnv+"="+addr, lbBackendEnv+"="+backendAddr,
+			fmt.Sprintf("GOMAXPROCS=%d", threads))
 		return cmd
 	}
 	names := []string{"faultline-lb"}
-	urls := []string{"http://" + startPeer(b, lbCmd) + "/x"}
+	lbAddr, lbPid := startPeer(b, lbCmd)
+	urls := []string{"http://" + lbAddr + "/x"}
+	pids := []int{lbPid}
 	if _, err := os.Stat(haproxyBin); err != nil {
 		fmt.Printf("HAProxy not installed at %s (apt-get install -y haproxy): measuring the lb alone\n", haproxyBin)
 	} else {
 		cfg := filepath.Join(b.TempDir(), "haproxy.cfg")
 		haproxyCmd := func(addr string) *exec.Cmd {
-			if err := os.WriteFile(cfg, []byte(haproxyConfig(addr, backendAddr)), 0o600); err != nil {
+			if err := os.WriteFile(cfg, []byte(haproxyConfig(addr, backendAddr, threads)), 0o600); err != nil {
 				b.Fatal(err)
 			}
 			return exec.Command(haproxyBin, "-f", cfg, "-db")
 		}
 		names = append(names, "haproxy")
-		urls = append(urls, "http://"+startPeer(b, haproxyCmd)+"/x")
+		hAddr, hPid := startPeer(b, haproxyCmd)
+		urls = append(urls, "http://"+hAddr+"/x")
+		pids = append(pids, hPid)
 	}
 
 	loads := make([]*sliceLoad, len(urls))
 	for i := range loads {
-		loads[i] = newSliceLoad()
+		loads[i] = newSliceLoad(pids[i])
 	}
+	load0 := loadAvg()
 	b.ResetTimer()
 	for round := range benchRounds {
 		for k := range urls {
@@ -113,40 +136,80 @@ func BenchmarkVsHAProxy(b *testing.B) {
 	}
 	b.StopTimer()
 
+	// CPU per request is the proxies' cost with the machine's other load
+	// mostly taken out; "client" is this process: the load and the backend.
 	res := make([]peerResult, len(loads))
-	fmt.Printf("\n%-14s %12s %10s %10s\n", "proxy", "req/s", "p50 µs", "p99 µs")
+	fmt.Printf("\n%-14s %12s %10s %10s %16s %17s\n", "proxy", "req/s", "p50 µs", "p99 µs", "proxy cpu µs/req", "client cpu µs/req")
 	for i, l := range loads {
 		res[i] = l.result()
-		fmt.Printf("%-14s %12.0f %10.0f %10.0f\n", names[i], res[i].rps, res[i].p50, res[i].p99)
+		fmt.Printf("%-14s %12.0f %10.0f %10.0f %16.1f %17.1f\n", names[i], res[i].rps, res[i].p50, res[i].p99, res[i].cpu, res[i].clientCPU)
 		b.ReportMetric(res[i].rps, names[i]+"-req/s")
 	}
 	if len(res) == 2 {
 		ours, theirs := res[0], res[1]
-		fmt.Printf("%-14s %12.2f %10.2f %10.2f   (req/s: ours/theirs; latency: theirs/ours; higher is better; goal >= 0.70)\n",
-			"ratio", ours.rps/theirs.rps, theirs.p50/ours.p50, theirs.p99/ours.p99)
+		fmt.Printf("%-14s %12.2f %10.2f %10.2f %16.2f   (req/s: ours/theirs; latency, cpu: theirs/ours; higher is better; goal >= 0.70)\n",
+			"ratio", ours.rps/theirs.rps, theirs.p50/ours.p50, theirs.p99/ours.p99, theirs.cpu/ours.cpu)
 		b.ReportMetric(ours.rps/theirs.rps, "rps-ratio")
 	}
-	fmt.Println()
+	fmt.Printf("threads: %d each (lb GOMAXPROCS, HAProxy nbthread); %d clients; load average %s before, %s after\n\n",
+		threads, benchClients, load0, loadAvg())
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
+
+// cpuTime is the CPU time all of pid's threads have run (0 for this
+// process), from their schedstat: nanoseconds, where /proc/pid/stat counts
+// 10 ms ticks. It is 0 where there is no /proc.
+func cpuTime(pid int) time.Duration {
+	dir := "/proc/self/task"
+	if pid != 0 {
+		dir = fmt.Sprintf("/proc/%d/task", pid)
+	}
+	tasks, _ := os.ReadDir(dir)
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
 
 // sliceLoad accumulates slices of load against one peer.
 type sliceLoad struct {
-	client  *http.Client
-	hist    *hdrhistogram.Histogram
-	n       int64
-	elapsed time.Duration
+	client         *http.Client
+	hist           *hdrhistogram.Histogram
+	n              int64
+	elapsed        time.Duration
+	pid            int           // the peer's process
+	cpu, clientCPU time.Duration // the peer's and this process's, in the slices
 }
 
-func newSliceLoad() *sliceLoad {
+func newSliceLoad(pid int) *sliceLoad {
 	return &sliceLoad{
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchClients}},
 		hist:   hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3),
+		pid:    pid,
 	}
 }
 
 func (l *sliceLoad) result() peerResult {
+	perReq := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(l.n) }
 	return peerResult{rps: float64(l.n) / l.elapsed.Seconds(),
-		p50: float64(l.hist.ValueAtQuantile(50)), p99: float64(l.hist.ValueAtQuantile(99))}
+		p50: float64(l.hist.ValueAtQuantile(50)), p99: float64(l.hist.ValueAtQuantile(99)),
+		cpu: perReq(l.cpu), clientCPU: perReq(l.clientCPU)}
 }
 
 // run keeps benchClients keep-alive clients busy against url for d.
@@ -157,6 +220,7 @@ func (l *sliceLoad) run(url string, d time.Duration) error {
 		wg       sync.WaitGroup
 		count    atomic.Int64
 	)
+	cpu0, self0 := cpuTime(l.pid), cpuTime(0)
 	start := time.Now()
 	deadline := start.Add(d)
 	for range benchClients {
@@ -183,16 +247,20 @@ func (l *sliceLoad) run(url string, d time.Duration) error {
 	}
 	wg.Wait()
 	l.elapsed += time.Since(start)
+	l.cpu += cpuTime(l.pid) - cpu0
+	l.clientCPU += cpuTime(0) - self0
 	l.n += count.Load()
 	return firstErr
 }
 
 // haproxyConfig is HAProxy doing what our lb does by default: HTTP mode with
-// keep-alive on both sides, an X-Forwarded-For header, an active health
-// check every 500 ms, one thread per core.
-func haproxyConfig(listen, backend string) string {
+// keep-alive on both sides (HAProxy's default, with idle server connections
+// shared between clients: http-reuse safe), an X-Forwarded-For header, an
+// active health check every 500 ms, and as many threads as the lb has.
+func haproxyConfig(listen, backend string, threads int) string {
 	return fmt.Sprintf(`global
     maxconn 4096
+    nbthread %d
 defaults
     mode http
     timeout connect 500ms
@@ -207,10 +275,10 @@ backend webs
     option httpchk GET /healthz
     http-check expect status 200
     server web1 %s check inter 500ms fall 2 rise 1
-`, listen, backend)
+`, threads, listen, backend)
 }
 
-func startPeer(b *testing.B, start func(addr string) *exec.Cmd) string {
+func startPeer(b *testing.B, start func(addr string) *exec.Cmd) (string, int) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -235,13 +303,13 @@ func startPeer(b *testing.B, start func(addr string) *exec.Cmd) string {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return addr
+				return addr, cmd.Process.Pid
 			}
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 	b.Fatalf("%s never proxied on %s", cmd.Path, addr)
-	return ""
+	return "", 0
 }
 
 func get(client *http.Client, url string) error {

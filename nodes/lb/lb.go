@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -109,7 +110,8 @@ type LB struct {
 	cfg       Config
 	now       func() time.Time
 	m         *metrics
-	transport *http.Transport
+	dialer    *net.Dialer     // for the connections the lb forwards on itself (direct.go)
+	transport *http.Transport // for ReverseProxy: requests with a body, upgrades
 	checker   *http.Client
 	mux       *http.ServeMux
 
@@ -149,6 +151,7 @@ func New(cfg Config, reg prometheus.Registerer, opts ...Option) (*LB, error) {
 				MaxIdleConnsPerHost: 1,
 			},
 		},
+		dialer: &net.Dialer{Timeout: min(cfg.DialTimeout, cfg.Timeout), KeepAlive: 30 * time.Second},
 		transport: &http.Transport{
 			Proxy:               nil,
 			DialContext:         (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
@@ -170,7 +173,18 @@ func New(cfg Config, reg prometheus.Registerer, opts ...Option) (*LB, error) {
 	return l, nil
 }
 
-func (l *LB) ServeHTTP(w http.ResponseWriter, r *http.Request) { l.mux.ServeHTTP(w, r) }
+func (l *LB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; p == "" || p[0] != '/' || strings.HasPrefix(p, "/lb/") ||
+		strings.Contains(p, "//") || strings.Contains(p, "/.") || r.Method == http.MethodConnect {
+		// The admin API, and what the mux answers itself (a redirect to
+		// the clean path, 400 to "*").
+		l.mux.ServeHTTP(w, r)
+		return
+	}
+	// Everything else is proxied: the mux would only find that out, at a
+	// cost per request.
+	l.proxy(w, r)
+}
 
 func (l *LB) proxy(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -185,7 +199,7 @@ func (l *LB) proxy(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no healthy backend", http.StatusBadGateway)
 		return
 	}
-	l.forward(w, r, b)
+	l.forward(w, r, b, false)
 }
 
 // pinned is the backend r's affinity cookie names, if it is in rotation.
@@ -266,11 +280,20 @@ func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
 
 type retriedKey struct{}
 
-func (l *LB) forward(w http.ResponseWriter, r *http.Request, b *backend) {
+// forward sends r to b and its answer to w; retried says r already failed
+// on another backend.
+func (l *LB) forward(w http.ResponseWriter, r *http.Request, b *backend, retried bool) {
 	b.begin()
 	defer l.end(b)
+	if direct(r) {
+		l.forwardDirect(w, r, b, retried)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), l.cfg.Timeout)
 	defer cancel()
+	if retried {
+		ctx = context.WithValue(ctx, retriedKey{}, true)
+	}
 	// A drain that times out cuts the requests still running on b.
 	stop := context.AfterFunc(b.cut, cancel)
 	defer stop()
@@ -292,38 +315,44 @@ func (l *LB) newProxy(b *backend) *httputil.ReverseProxy {
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, context.Canceled) {
-				if b.cut.Err() != nil {
-					http.Error(w, fmt.Sprintf("backend %s removed: drain timeout", b.addr), http.StatusServiceUnavailable)
-				}
-				return // otherwise the client left; nothing is wrong with the backend
-			}
-			b.m.errors.Inc()
-			l.passiveError(b)
-			if l.retryable(r, err) {
-				if next := l.pick(b); next != nil {
-					l.m.retries.Inc()
-					l.forward(w, r.WithContext(context.WithValue(r.Context(), retriedKey{}, true)), next)
-					return
-				}
-			}
-			code := http.StatusBadGateway
-			if errors.Is(err, context.DeadlineExceeded) {
-				code = http.StatusGatewayTimeout
-			}
-			http.Error(w, fmt.Sprintf("backend %s: %v", b.addr, err), code)
+			l.failed(w, r, b, err, r.Context().Value(retriedKey{}) != nil)
 		},
 	}
 }
 
+// failed answers r, which b did not: nothing when the client left, 503
+// when b's drain timed out, else 502 or 504 after counting the error
+// against b and, where allowed, retrying on another backend.
+func (l *LB) failed(w http.ResponseWriter, r *http.Request, b *backend, err error, retried bool) {
+	if errors.Is(err, context.Canceled) {
+		if b.cut.Err() != nil {
+			http.Error(w, fmt.Sprintf("backend %s removed: drain timeout", b.addr), http.StatusServiceUnavailable)
+		}
+		return // otherwise the client left; nothing is wrong with the backend
+	}
+	b.m.errors.Inc()
+	l.passiveError(b)
+	if !retried && l.retryable(r, err) {
+		if next := l.pick(b); next != nil {
+			l.m.retries.Inc()
+			l.forward(w, r, next, true)
+			return
+		}
+	}
+	code := http.StatusBadGateway
+	if errors.Is(err, context.DeadlineExceeded) {
+		code = http.StatusGatewayTimeout
+	}
+	http.Error(w, fmt.Sprintf("backend %s: %v", b.addr, err), code)
+}
+
 // retryable is true only where a retry cannot run a request twice: an
-// idempotent method, no body, a refused connection, and no retry yet.
+// idempotent method, no body and a refused connection.
 func (l *LB) retryable(r *http.Request, err error) bool {
 	return l.cfg.RetryRefused &&
 		(r.Method == http.MethodGet || r.Method == http.MethodHead) &&
 		(r.Body == nil || r.Body == http.NoBody) &&
-		errors.Is(err, syscall.ECONNREFUSED) &&
-		r.Context().Value(retriedKey{}) == nil
+		errors.Is(err, syscall.ECONNREFUSED)
 }
 
 func (l *LB) passiveError(b *backend) {
