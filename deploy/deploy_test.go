@@ -108,18 +108,21 @@ func TestStreamMasterAndWorkers(t *testing.T) {
 	assert.Equal(t, []string{"stream", "worker", "--master", "http://10.214.1.10:8080", "--data-listen", ":7100",
 		"--advertise", "10.214.1.14:7100", "--per-spout", "10000", "--rate", "200"}, cmds["stream-us-east-5"])
 
-	// State in the db: the master gets the db nodes.
+	// State in the db: master and workers get the db nodes (workers write
+	// their checkpoints themselves).
 	top.Stream.StateInDB = true
 	_, err = Plan(top, "r", nil)
 	assert.ErrorContains(t, err, "the topology has no db nodes")
 	top.Regions[0].Nodes = append([]topology.NodeGroup{{Role: "db", Count: 3}}, top.Regions[0].Nodes...)
 	d, err = Plan(top, "r", nil)
 	require.NoError(t, err)
+	dbs := []string{"--db", "http://10.214.1.10:8080,http://10.214.1.11:8080,http://10.214.1.12:8080"}
 	for _, c := range d.Containers {
-		if c.Labels[runtime.LabelNode] == "stream-us-east-1" {
-			assert.Equal(t, []string{"stream", "master", "--workers", "4",
-				"--db", "http://10.214.1.10:8080,http://10.214.1.11:8080,http://10.214.1.12:8080",
-				"--per-spout", "10000", "--rate", "200"}, c.Cmd)
+		switch c.Labels[runtime.LabelNode] {
+		case "stream-us-east-1":
+			assert.Equal(t, append([]string{"stream", "master", "--workers", "4", "--per-spout", "10000", "--rate", "200"}, dbs...), c.Cmd)
+		case "stream-us-east-2":
+			assert.Equal(t, dbs, c.Cmd[len(c.Cmd)-2:])
 		}
 	}
 

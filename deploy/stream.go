@@ -54,24 +54,24 @@ func streamArgs(n topology.NodePlan, p peerSet) ([]string, error) {
 		}
 		common = append(common, "--brokers", strings.Join(addrs, ","), "--topic", StreamTopic)
 	}
+	// State in the db survives the master (see topology.Stream); workers
+	// write their checkpoints there themselves.
+	if st.StateInDB {
+		dbs := p.all("db")
+		if len(dbs) == 0 {
+			return nil, fmt.Errorf("stream %s: stream state is to live in the db, but the topology has no db nodes", n.Name)
+		}
+		urls := make([]string, len(dbs))
+		for i, d := range dbs {
+			urls[i] = "http://" + hostPort(d.IP)
+		}
+		common = append(common, "--db", strings.Join(urls, ","))
+	}
 	if n.Name == master.Name {
 		if len(all) < 2 {
 			return nil, fmt.Errorf("stream %s: the master needs at least one worker (another stream node)", n.Name)
 		}
-		args := []string{"master", "--workers", strconv.Itoa(len(all) - 1)}
-		// State in the db survives the master (see topology.Stream).
-		if st.StateInDB {
-			dbs := p.all("db")
-			if len(dbs) == 0 {
-				return nil, fmt.Errorf("stream %s: stream state is to live in the db, but the topology has no db nodes", n.Name)
-			}
-			urls := make([]string, len(dbs))
-			for i, d := range dbs {
-				urls[i] = "http://" + hostPort(d.IP)
-			}
-			args = append(args, "--db", strings.Join(urls, ","))
-		}
-		return append(args, common...), nil
+		return append([]string{"master", "--workers", strconv.Itoa(len(all) - 1)}, common...), nil
 	}
 	args := []string{"worker", "--master", "http://" + hostPort(master.IP),
 		"--data-listen", ":" + strconv.Itoa(StreamDataPort),

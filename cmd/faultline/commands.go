@@ -39,6 +39,7 @@ func runCmd() *cobra.Command {
 		out     string
 		keep    bool
 		unsafe  []string
+		image   string
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO.yaml",
@@ -54,6 +55,9 @@ func runCmd() *cobra.Command {
 			}
 			if err := setUnsafe(sc, unsafe); err != nil {
 				return err
+			}
+			if image != "" {
+				sc.Topology.Image = image
 			}
 			ctx, rt, done, err := dockerSession()
 			if err != nil {
@@ -86,6 +90,10 @@ func runCmd() *cobra.Command {
 	cmd.Flags().Int64Var(&seed, "seed", 0, "override the scenario's seed")
 	cmd.Flags().StringVar(&out, "out", filepath.Join("results", "runs"), "folder for run folders")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the topology running after the run (remove it with `faultline down --all`)")
+	// Two source trees testing side by side on one engine must not rebuild
+	// each other's image under a running scenario (a restarted node would
+	// come back with the other tree's code).
+	cmd.Flags().StringVar(&image, "image", "", "node image tag to build and run instead of the topology's (e.g. one per working tree)")
 	cmd.Flags().StringSliceVar(&unsafe, "unsafe", nil, "turn on an unsafe switch in the system under test, to prove the checks catch it: "+strings.Join(deploy.UnsafeSwitches(), ", "))
 	return cmd
 }

@@ -163,6 +163,7 @@ func runWorker(ctx context.Context, args []string) error {
 	timeout := fs.Duration("message-timeout", 10*time.Second, "time before an unfinished sentence is replayed")
 	maxPending := fs.Int("max-pending", 2000, "unacked sentences per spout task")
 	heartbeat := fs.Duration("heartbeat", 500*time.Millisecond, "heartbeat period")
+	db := fs.String("db", "", "db node URLs (http://host:port,...) where the worker keeps its tasks' checkpoints itself; empty: at the master")
 	if err := nodekit.Parse(fs, args); err != nil {
 		return err
 	}
@@ -190,6 +191,14 @@ func runWorker(ctx context.Context, args []string) error {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		*advertise = net.JoinHostPort(id, port)
 	}
+	var store engine.StateStore
+	if *db != "" {
+		s, err := cluster.NewDBStore(strings.Split(*db, ","), "stream/", cluster.WithOwner(id))
+		if err != nil {
+			return fmt.Errorf("%w: stream worker: %v", nodes.ErrUsage, err)
+		}
+		store = s.States()
+	}
 	var opts []engine.Option
 	if *acking {
 		opts = append(opts, engine.WithAcking(*timeout, *maxPending))
@@ -197,7 +206,7 @@ func runWorker(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w, errc := cluster.RunWorker(ctx, tp, cluster.WorkerConfig{
-		ID: id, Master: *master, Listener: ln, Advertise: *advertise, Every: *heartbeat, Engine: opts,
+		ID: id, Master: *master, Listener: ln, Advertise: *advertise, Every: *heartbeat, Store: store, Engine: opts,
 	})
 	reg := nodekit.NewRegistry()
 	registerStats(reg, w)

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/faultline/faultline/nodes/db/dbclient"
 	"github.com/faultline/faultline/nodes/stream/engine"
@@ -15,25 +18,47 @@ import (
 
 // DBStore keeps the master's assignment and the tasks' checkpoints in the
 // replicated db instead of the master's memory: a master that dies and is
-// started again (or replaced) finds both, so losing it loses no state, and
-// workers keep running their last assignment meanwhile. Any db node takes
-// any request (followers forward to the leader); reads are linearizable, so
-// a new master never acts on an assignment older than the last one saved.
+// started again (or replaced) finds both, so losing it loses no state.
+// Workers read and write their checkpoints there themselves (States), so a
+// dead master stops no running worker. Any db node takes any request
+// (followers forward to the leader); reads are linearizable, so a new
+// master never acts on an assignment older than the last one saved.
+//
+// Fencing: with the assignment the master writes each task's owner under
+// owner/{task}, and a worker's checkpoint write carries a compare-and-swap
+// on the owner keys of its tasks in the same atomic batch. A worker the
+// master gave up on (paused, cut off) may still be running a task; once the
+// task is assigned elsewhere its writes fail instead of overwriting the new
+// owner's state.
 type DBStore struct {
 	prefix  string
+	owner   string // worker id whose checkpoints this store writes; "" for the master
+	timeout time.Duration
 	clients []*dbclient.Client
 
 	mu   sync.Mutex
 	good int // the client that answered last, tried first
 }
 
+// DBStoreOption configures a DBStore.
+type DBStoreOption func(*DBStore)
+
+// WithOwner makes the store a worker's: its checkpoint writes succeed only
+// for tasks the stored assignment gives to worker id.
+func WithOwner(id string) DBStoreOption { return func(s *DBStore) { s.owner = id } }
+
 // NewDBStore returns a store on the db nodes at endpoints
 // ("http://host:port"), keeping its keys under prefix.
-func NewDBStore(endpoints []string, prefix string) (*DBStore, error) {
+func NewDBStore(endpoints []string, prefix string, opts ...DBStoreOption) (*DBStore, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("db store: no db endpoints")
 	}
-	s := &DBStore{prefix: prefix}
+	// A db node cut off from the others does not answer at all; the next
+	// one must be tried long before a message times out.
+	s := &DBStore{prefix: prefix, timeout: 2 * time.Second}
+	for _, o := range opts {
+		o(s)
+	}
 	for _, e := range endpoints {
 		s.clients = append(s.clients, dbclient.New(e))
 	}
@@ -41,29 +66,36 @@ func NewDBStore(endpoints []string, prefix string) (*DBStore, error) {
 }
 
 // do runs op on the db nodes in turn, from the one that answered last,
-// until one answers definitely (a missing key is an answer).
-func (s *DBStore) do(op func(*dbclient.Client) error) error {
+// until one answers definitely (a missing key or a failed comparison is an
+// answer).
+func (s *DBStore) do(ctx context.Context, op func(context.Context, *dbclient.Client) error) error {
 	s.mu.Lock()
 	first := s.good
 	s.mu.Unlock()
 	var errs []error
 	for i := range s.clients {
 		k := (first + i) % len(s.clients)
-		err := op(s.clients[k])
-		if err == nil || errors.Is(err, dbclient.ErrNotFound) {
+		octx, cancel := context.WithTimeout(ctx, s.timeout)
+		err := op(octx, s.clients[k])
+		cancel()
+		var conflict *dbclient.ConflictError
+		if err == nil || errors.Is(err, dbclient.ErrNotFound) || errors.As(err, &conflict) {
 			s.mu.Lock()
 			s.good = k
 			s.mu.Unlock()
 			return err
 		}
 		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
 	}
 	return fmt.Errorf("db store: every node failed: %w", errors.Join(errs...))
 }
 
 func (s *DBStore) get(ctx context.Context, key string) (string, bool, error) {
 	var val string
-	err := s.do(func(c *dbclient.Client) error {
+	err := s.do(ctx, func(ctx context.Context, c *dbclient.Client) error {
 		r, err := c.Get(ctx, s.prefix+key, dbclient.Linearizable)
 		val = r.Value
 		return err
@@ -74,18 +106,22 @@ func (s *DBStore) get(ctx context.Context, key string) (string, bool, error) {
 	return val, err == nil, err
 }
 
-func (s *DBStore) put(ctx context.Context, key, val string) error {
-	return s.do(func(c *dbclient.Client) error {
-		_, err := c.Put(ctx, s.prefix+key, val)
+func (s *DBStore) batch(ctx context.Context, ops []dbclient.Op) error {
+	return s.do(ctx, func(ctx context.Context, c *dbclient.Client) error {
+		_, err := c.Batch(ctx, ops)
 		return err
 	})
 }
 
+func (s *DBStore) stateKey(task int32) string { return s.prefix + "state/" + strconv.Itoa(int(task)) }
+func (s *DBStore) ownerKey(task int32) string { return s.prefix + "owner/" + strconv.Itoa(int(task)) }
+
 // Assignments is the AssignmentStore half.
 func (s *DBStore) Assignments() AssignmentStore { return dbAssignments{s} }
 
-// States is the engine.StateStore half.
-func (s *DBStore) States() engine.StateStore { return dbStates{s} }
+// States is the engine.StateStore half; it saves a worker's checkpoints in
+// one batch.
+func (s *DBStore) States() engine.BatchStore { return dbStates{s} }
 
 type dbAssignments struct{ s *DBStore }
 
@@ -101,12 +137,18 @@ func (d dbAssignments) Load(ctx context.Context) (engine.Assignment, error) {
 	return a, nil
 }
 
+// Save writes the assignment and every task's owner in one batch, so no
+// worker sees one without the other.
 func (d dbAssignments) Save(ctx context.Context, a engine.Assignment) error {
 	data, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
-	return d.s.put(ctx, "assignment", string(data))
+	ops := []dbclient.Op{{Op: dbclient.OpPut, Key: d.s.prefix + "assignment", Value: string(data)}}
+	for _, task := range slices.Sorted(maps.Keys(a.Tasks)) {
+		ops = append(ops, dbclient.Op{Op: dbclient.OpPut, Key: d.s.ownerKey(task), Value: a.Tasks[task]})
+	}
+	return d.s.batch(ctx, ops)
 }
 
 type dbStates struct{ s *DBStore }
@@ -120,5 +162,44 @@ func (d dbStates) Load(ctx context.Context, task int32) ([]byte, error) {
 }
 
 func (d dbStates) Save(ctx context.Context, task int32, data []byte) error {
-	return d.s.put(ctx, "state/"+strconv.Itoa(int(task)), base64.StdEncoding.EncodeToString(data))
+	return d.SaveBatch(ctx, map[int32][]byte{task: data})[task]
+}
+
+// ErrFenced is a checkpoint refused because the task is no longer the
+// writer's.
+var ErrFenced = errors.New("task assigned to another worker")
+
+// SaveBatch writes the checkpoints in one atomic batch. A task fenced off
+// (its owner key names another worker) fails the whole batch; it is taken
+// out and the rest written again.
+func (d dbStates) SaveBatch(ctx context.Context, cps map[int32][]byte) map[int32]error {
+	errs := map[int32]error{}
+	todo := slices.Sorted(maps.Keys(cps))
+	for len(todo) > 0 {
+		var ops []dbclient.Op
+		for _, task := range todo {
+			if d.s.owner != "" {
+				ops = append(ops, dbclient.Op{Op: dbclient.OpCAS, Key: d.s.ownerKey(task), Value: d.s.owner, ExpectedValue: &d.s.owner})
+			}
+			ops = append(ops, dbclient.Op{Op: dbclient.OpPut, Key: d.s.stateKey(task), Value: base64.StdEncoding.EncodeToString(cps[task])})
+		}
+		err := d.s.batch(ctx, ops)
+		var conflict *dbclient.ConflictError
+		if !errors.As(err, &conflict) {
+			for _, task := range todo {
+				errs[task] = err
+			}
+			return errs
+		}
+		fenced := slices.IndexFunc(todo, func(t int32) bool { return d.s.ownerKey(t) == conflict.Current.Key })
+		if fenced < 0 {
+			for _, task := range todo {
+				errs[task] = fmt.Errorf("db store: %w", err)
+			}
+			return errs
+		}
+		errs[todo[fenced]] = fmt.Errorf("save state %d as %s: %w (owner is %q)", todo[fenced], d.s.owner, ErrFenced, conflict.Current.Value)
+		todo = slices.Delete(todo, fenced, fenced+1)
+	}
+	return errs
 }

@@ -67,3 +67,46 @@ func deadAddr(t *testing.T) string {
 	require.NoError(t, ln.Close())
 	return addr
 }
+
+// A worker's checkpoints land only for the tasks the stored assignment gives
+// it: once the master moves a task, the old owner's writes of it fail, in
+// the same batch as its other tasks' writes, which still land.
+func TestWorkerCheckpointsAreFenced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	url := dbtest.OneNode(t)
+	master, err := NewDBStore([]string{url}, "s/")
+	require.NoError(t, err)
+	w1, err := NewDBStore([]string{url}, "s/", WithOwner("w1"))
+	require.NoError(t, err)
+
+	errs := w1.States().SaveBatch(ctx, map[int32][]byte{1: {1}})
+	assert.ErrorIs(t, errs[1], ErrFenced, "no assignment yet: nobody owns task 1")
+
+	a := engine.Assignment{Version: 1, Tasks: map[int32]string{1: "w1", 2: "w1", 3: "w2"}, Addrs: map[string]string{"w1": "a", "w2": "b"}}
+	require.NoError(t, master.Assignments().Save(ctx, a))
+	assert.Empty(t, compact(w1.States().SaveBatch(ctx, map[int32][]byte{1: {1}, 2: {2}})))
+
+	a.Version, a.Tasks[1] = 2, "w2"
+	require.NoError(t, master.Assignments().Save(ctx, a))
+	errs = compact(w1.States().SaveBatch(ctx, map[int32][]byte{1: {10}, 2: {20}, 3: {30}}))
+	assert.ErrorIs(t, errs[1], ErrFenced)
+	assert.ErrorIs(t, errs[3], ErrFenced)
+	assert.NotContains(t, errs, int32(2))
+	for task, want := range map[int32][]byte{1: {1}, 2: {20}, 3: nil} {
+		got, err := master.States().Load(ctx, task)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "task %d", task)
+	}
+}
+
+// compact drops the nil entries of a SaveBatch result.
+func compact(errs map[int32]error) map[int32]error {
+	out := map[int32]error{}
+	for k, v := range errs {
+		if v != nil {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -23,7 +23,11 @@ type WorkerConfig struct {
 	Advertise string        // address others dial; default the listener's
 	Every     time.Duration // heartbeat period
 	Client    *http.Client
-	Engine    []engine.Option
+	// Store keeps the worker's checkpoints; nil keeps them at the master.
+	// A replicated store the worker writes itself (DBStore.States) keeps
+	// the worker going while the master is down.
+	Store  engine.StateStore
+	Engine []engine.Option
 }
 
 // RunWorker heartbeats to the master and applies each new assignment until
@@ -39,7 +43,10 @@ func RunWorker(ctx context.Context, t *topo.Topology, c WorkerConfig) (*engine.W
 	if c.Client == nil {
 		c.Client = &http.Client{Timeout: 2 * time.Second}
 	}
-	store := &HTTPStateStore{Base: c.Master, Worker: c.ID, Client: c.Client}
+	store := c.Store
+	if store == nil {
+		store = &HTTPStateStore{Base: c.Master, Worker: c.ID, Client: c.Client}
+	}
 	w := engine.Start(ctx, c.ID, t, c.Listener, append([]engine.Option{engine.WithStateStore(store)}, c.Engine...)...)
 	errc := make(chan error, 1)
 	go func() {

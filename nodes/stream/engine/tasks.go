@@ -89,6 +89,8 @@ func (w *Worker) runSpout(ctx context.Context, id int32, c *topo.Component, in *
 	idle := time.NewTimer(time.Millisecond)
 	defer idle.Stop()
 	lastCheck, lastCkpt := time.Now(), time.Now()
+	var saving <-chan error // the checkpoint being saved, nil when none
+	var savingMark uint64   // its watermark
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -119,15 +121,28 @@ func (w *Worker) runSpout(ctx context.Context, id int32, c *topo.Component, in *
 				}
 			}
 		}
-		if w.opts.Acking && st.watermark > st.mark && now.Sub(lastCkpt) >= w.opts.Checkpoint {
+		if saving != nil {
+			select {
+			case err := <-saving:
+				saving = nil
+				// A failed save is not fatal: the mark stamped on tuples
+				// just stays behind until a save works.
+				if err == nil {
+					st.mark = savingMark
+					if cm, ok := sp.(topo.Committer); ok {
+						cm.Commit(savingMark)
+					}
+				}
+			default:
+			}
+		}
+		if w.opts.Acking && saving == nil && st.watermark > st.mark && now.Sub(lastCkpt) >= w.opts.Checkpoint {
 			lastCkpt = now
-			saved, err := w.checkpointSpout(ctx, id, sp, st.watermark)
+			data, err := spoutCheckpoint(sp, st.watermark)
 			if err != nil {
 				return err
 			}
-			if saved {
-				st.mark = st.watermark
-			}
+			saving, savingMark = w.ckpt.submit(ctx, id, data), st.watermark
 		}
 
 		out.refresh()
@@ -196,23 +211,16 @@ func (w *Worker) runSpout(ctx context.Context, id int32, c *topo.Component, in *
 	}
 }
 
-// checkpointSpout saves the watermark. A failed save is not fatal: the mark
-// stamped on tuples just stays behind until a save works.
-func (w *Worker) checkpointSpout(ctx context.Context, id int32, sp topo.Spout, watermark uint64) (bool, error) {
+// spoutCheckpoint is a spout task's checkpoint at watermark.
+func spoutCheckpoint(sp topo.Spout, watermark uint64) ([]byte, error) {
 	var snap []byte
 	if s, ok := sp.(topo.Stateful); ok {
 		var err error
 		if snap, err = s.Snapshot(); err != nil {
-			return false, fmt.Errorf("snapshot: %w", err)
+			return nil, fmt.Errorf("snapshot: %w", err)
 		}
 	}
-	if err := w.opts.Store.Save(ctx, id, encodeSpoutCheckpoint(watermark, snap)); err != nil {
-		return false, nil
-	}
-	if cm, ok := sp.(topo.Committer); ok {
-		cm.Commit(watermark)
-	}
-	return true, nil
+	return encodeSpoutCheckpoint(watermark, snap), nil
 }
 
 func (w *Worker) runBolt(ctx context.Context, id int32, c *topo.Component, in *inbox) error {
@@ -237,7 +245,10 @@ func (w *Worker) runBolt(ctx context.Context, id int32, c *topo.Component, in *i
 	}
 	out := newOutput(w, id, c)
 	em := topo.NewEmitter(c.Out.Len())
-	var held []ctl // acks waiting for the checkpoint that covers them
+	// Acks wait for the checkpoint that covers their tuples: held ones for
+	// the next, in-flight ones for the one being saved.
+	var held, inflight []ctl
+	var saving <-chan error
 	var tick <-chan time.Time
 	if stateful != nil {
 		t := time.NewTicker(w.opts.Checkpoint)
@@ -251,18 +262,29 @@ func (w *Worker) runBolt(ctx context.Context, id int32, c *topo.Component, in *i
 		case <-ctx.Done():
 			return nil
 		case <-tick:
+			if saving != nil {
+				continue
+			}
 			seen.prune()
 			snap, err := stateful.Snapshot()
 			if err != nil {
 				return fmt.Errorf("snapshot: %w", err)
 			}
-			if err := w.opts.Store.Save(ctx, id, encodeCheckpoint(seen, snap)); err != nil {
-				continue // acks stay held; their trees may time out and replay
+			saving = w.ckpt.submit(ctx, id, encodeCheckpoint(seen, snap))
+			held, inflight = inflight[:0], held
+		case err := <-saving:
+			saving = nil
+			if err != nil {
+				// The next checkpoint covers these tuples too; meanwhile
+				// their trees may time out and replay.
+				held = append(held, inflight...)
+				inflight = inflight[:0]
+				continue
 			}
-			for _, m := range held {
+			for _, m := range inflight {
 				out.ack(m.root, m.val)
 			}
-			held = held[:0]
+			inflight = inflight[:0]
 			out.flush(ctx)
 		case b := <-in.data:
 			out.refresh()

@@ -85,6 +85,7 @@ type Worker struct {
 	opts  Options
 	ctx   context.Context
 	net   *transport
+	ckpt  *checkpointer
 	Stats Stats
 
 	mu      sync.Mutex
@@ -122,6 +123,12 @@ func Start(ctx context.Context, id string, t *topo.Topology, ln net.Listener, op
 	w := &Worker{id: id, topo: t, opts: o, ctx: ctx, running: map[int32]*running{}}
 	w.routes.Store(&routes{})
 	w.net = newTransport(w)
+	w.ckpt = newCheckpointer(o.Store)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		w.ckpt.run(ctx)
+	}()
 	if ln != nil {
 		w.wg.Add(1)
 		go func() {

@@ -2,6 +2,8 @@ package wordcount
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,4 +144,61 @@ func TestSentenceSpoutRate(t *testing.T) {
 	ok, _ = moved.Next(103, &em)
 	assert.False(t, ok)
 	assert.Error(t, moved.Restore([]byte{0xff}))
+}
+
+// slowStore is a replicated store's shape: every write takes a consensus
+// round, whatever it carries, and some fail.
+type slowStore struct {
+	*engine.MemStateStore
+	mu              sync.Mutex
+	batches, saves  int
+	failEvery, took int
+}
+
+func (s *slowStore) SaveBatch(ctx context.Context, cps map[int32][]byte) map[int32]error {
+	time.Sleep(20 * time.Millisecond)
+	s.mu.Lock()
+	s.batches++
+	fail := s.failEvery > 0 && s.batches%s.failEvery == 0
+	s.mu.Unlock()
+	errs := map[int32]error{}
+	for task, data := range cps {
+		if fail {
+			errs[task] = errors.New("no quorum")
+			continue
+		}
+		s.mu.Lock()
+		s.saves++
+		s.mu.Unlock()
+		errs[task] = s.MemStateStore.Save(ctx, task, data)
+	}
+	return errs
+}
+
+// Checkpoints go to the store off the tasks' goroutines, a worker's waiting
+// ones together in one write; failed writes are retried by the next round.
+// Counts stay exact, and a write carries many tasks' checkpoints.
+func TestWordCountExactWithSlowBatchingStore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cfg := Lecture(1000)
+	cfg.FailRate = 0.01
+	tp, err := Build(cfg)
+	require.NoError(t, err)
+	store := &slowStore{MemStateStore: engine.NewMemStateStore(), failEvery: 7}
+	wctx, stop := context.WithCancel(ctx)
+	w := engine.Start(wctx, "local", tp, nil,
+		engine.WithAcking(2*time.Second, 200), engine.WithStateStore(store),
+		engine.WithCheckpointEvery(50*time.Millisecond))
+	require.NoError(t, w.Apply(engine.LocalAssignment(tp, 2, "local")))
+	waitDone(t, ctx, store, tp, cfg.PerSpout)
+	stop()
+	w.Wait()
+
+	sink, per := results(t, ctx, store, tp)
+	checkExact(t, Expected(cfg.Spouts, cfg.PerSpout), sink, per)
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	assert.Greater(t, float64(store.saves)/float64(store.batches), 2.0,
+		"checkpoints per write (%d in %d writes)", store.saves, store.batches)
 }
