@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -134,11 +135,20 @@ func TestStreamMasterAndWorkers(t *testing.T) {
 	require.NoError(t, err)
 	d, err = Plan(fed, "r", nil)
 	require.NoError(t, err)
+	brokers := []string{"--brokers", "10.214.1.10:9092,10.214.1.11:9092,10.214.1.12:9092", "--topic", "sentences"}
 	for _, c := range d.Containers {
-		if c.Labels[runtime.LabelNode] == "stream-us-east-2" {
-			assert.Equal(t, []string{"--brokers", "10.214.1.10:9092,10.214.1.11:9092,10.214.1.12:9092", "--topic", "sentences"}, c.Cmd[len(c.Cmd)-4:])
+		switch c.Labels[runtime.LabelNode] {
+		case "stream-us-east-2":
+			assert.Subset(t, c.Cmd, brokers)
+		case "feeder-us-east-1":
+			assert.Equal(t, append([]string{"feeder", "--per-spout", "10000", "--rate", "200"}, brokers...), c.Cmd)
 		}
 	}
+	noFeeder := *fed
+	noFeeder.Regions = []topology.Region{fed.Regions[0]}
+	noFeeder.Regions[0].Nodes = slices.DeleteFunc(slices.Clone(fed.Regions[0].Nodes), func(g topology.NodeGroup) bool { return g.Role == "feeder" })
+	_, err = Plan(&noFeeder, "r", nil)
+	assert.ErrorContains(t, err, "no feeder node")
 	fed.Regions[0].Nodes = fed.Regions[0].Nodes[1:]
 	_, err = Plan(fed, "r", nil)
 	assert.ErrorContains(t, err, "the topology has no brokers")

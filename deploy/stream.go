@@ -19,6 +19,9 @@ func init() {
 	// Workers wait for their master, so the order between them does not
 	// matter; both after the storage they may write to.
 	register("stream", role{order: 40, args: streamArgs})
+	// The source of a broker-fed word count: after the brokers, before the
+	// stream nodes that read what it writes.
+	register("feeder", role{order: 35, args: feederArgs})
 }
 
 // StreamMaster is the topology's stream master: its first stream node. Every
@@ -44,15 +47,14 @@ func streamArgs(n topology.NodePlan, p peerSet) ([]string, error) {
 		common = append(common, "--fail-rate", strconv.FormatFloat(st.FailRate, 'f', -1, 64))
 	}
 	if st.FromBroker {
-		brokers := p.all("broker")
-		if len(brokers) == 0 {
-			return nil, fmt.Errorf("stream %s: the spouts are to read a broker topic, but the topology has no brokers", n.Name)
+		if len(p.all("feeder")) == 0 {
+			return nil, fmt.Errorf("stream %s: the spouts are to read a broker topic, but the topology has no feeder node to write it (add {role: feeder, count: 1})", n.Name)
 		}
-		addrs := make([]string, len(brokers))
-		for i, b := range brokers {
-			addrs[i] = netip.AddrPortFrom(b.IP, BrokerPort).String()
+		source, err := brokerSource(n, p)
+		if err != nil {
+			return nil, err
 		}
-		common = append(common, "--brokers", strings.Join(addrs, ","), "--topic", StreamTopic)
+		common = append(common, source...)
 	}
 	// State in the db survives the master (see topology.Stream); workers
 	// write their checkpoints there themselves.
@@ -77,4 +79,35 @@ func streamArgs(n topology.NodePlan, p peerSet) ([]string, error) {
 		"--data-listen", ":" + strconv.Itoa(StreamDataPort),
 		"--advertise", netip.AddrPortFrom(n.IP, StreamDataPort).String()}
 	return append(args, common...), nil
+}
+
+// brokerSource is the flags naming the topic word count reads.
+func brokerSource(n topology.NodePlan, p peerSet) ([]string, error) {
+	brokers := p.all("broker")
+	if len(brokers) == 0 {
+		return nil, fmt.Errorf("%s %s: word count is to read a broker topic, but the topology has no brokers", n.Role, n.Name)
+	}
+	addrs := make([]string, len(brokers))
+	for i, b := range brokers {
+		addrs[i] = netip.AddrPortFrom(b.IP, BrokerPort).String()
+	}
+	return []string{"--brokers", strings.Join(addrs, ","), "--topic", StreamTopic}, nil
+}
+
+// feederArgs: the feeder writes what the spouts will read, so it shares
+// their input flags.
+func feederArgs(n topology.NodePlan, p peerSet) ([]string, error) {
+	st := p.top.Stream
+	if !st.FromBroker {
+		return nil, fmt.Errorf("feeder %s: only a broker-fed word count has a feeder (set stream.source: broker)", n.Name)
+	}
+	args := []string{"--per-spout", strconv.FormatUint(st.SentencesPerSpout, 10)}
+	if st.Rate > 0 {
+		args = append(args, "--rate", strconv.FormatFloat(st.Rate, 'f', -1, 64))
+	}
+	source, err := brokerSource(n, p)
+	if err != nil {
+		return nil, err
+	}
+	return append(args, source...), nil
 }

@@ -250,6 +250,7 @@ func (o *streamObserver) report(ctx context.Context, sum *results.Summary) error
 	st.Failed, st.Replayed = o.total.failed, o.total.replayed
 	o.mu.Unlock()
 	slices.SortFunc(st.Series, func(a, b results.StreamSecond) int { return a.T - b.T })
+	st.InputPerS = o.cfg.Rate * float64(o.cfg.Spouts)
 	var tuples, sentences float64
 	busy := 0
 	for _, s := range st.Series {
@@ -270,7 +271,7 @@ func (o *streamObserver) report(ctx context.Context, sum *results.Summary) error
 		}
 		st.Kills = append(st.Kills, results.StreamKill{Workers: f.Targets, InjectedAt: f.InjectedAt})
 	}
-	st.RecoveryS = results.StreamRecovery(st.Series, st.Kills)
+	st.RecoveryS = results.StreamRecovery(st.Series, st.Kills, st.InputPerS)
 	for _, f := range sum.Faults {
 		if f.InjectedAt >= 0 && slices.Contains(f.Targets, o.master.Name) {
 			healed := f.HealedAt
@@ -280,7 +281,7 @@ func (o *streamObserver) report(ctx context.Context, sum *results.Summary) error
 			st.MasterDown = append(st.MasterDown, results.StreamOutage{InjectedAt: f.InjectedAt, HealedAt: healed})
 		}
 	}
-	results.StreamOutages(st.Series, st.MasterDown)
+	results.StreamOutages(st.Series, st.MasterDown, st.InputPerS)
 	sum.Stream = st
 	return nil
 }

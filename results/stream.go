@@ -19,6 +19,11 @@ type Stream struct {
 	// that had input; SentencesPerS likewise for sentences acked.
 	TuplesPerS    float64 `json:"tuples_per_s"`
 	SentencesPerS float64 `json:"sentences_per_s"`
+	// InputPerS is the rate the source offers sentences (0: as fast as the
+	// topology takes them). A baseline before a fault is capped at it: the
+	// seconds after an earlier fault ack a backlog faster than the input
+	// comes, and are not the level to get back to.
+	InputPerS     float64 `json:"input_per_s,omitempty"`
 	Failed        uint64  `json:"failed"`   // sentence trees failed or timed out
 	Replayed      uint64  `json:"replayed"` // sentences emitted again
 	// RecoveryS is the worst over Kills (-1: one never recovered).
@@ -35,7 +40,8 @@ type Stream struct {
 type StreamKill struct {
 	Workers    []string `json:"workers"`
 	InjectedAt float64  `json:"injected_at"`
-	// BaselinePerS is the sentences acked per second over the 5 s before.
+	// BaselinePerS is the sentences acked per second over the 5 s before,
+	// at most the input rate.
 	BaselinePerS float64 `json:"baseline_per_s"`
 	// RecoveryS: from injection until a second acked at least
 	// StreamRecoveredShare of the baseline again, after the dip the kill
@@ -52,34 +58,55 @@ type StreamOutage struct {
 	SharePct     float64 `json:"share_pct"`
 }
 
-// StreamOutages fills each outage's figures from the series: the mean
-// sentences acked per second over the 5 s before it and over its whole
-// seconds.
-func StreamOutages(series []StreamSecond, outages []StreamOutage) {
-	acked := map[int]float64{}
-	for _, s := range series {
-		acked[s.T] = float64(s.Acked)
-	}
-	mean := func(from, to int) float64 {
-		sum, n := 0.0, 0
-		for t := from; t < to; t++ {
-			sum += acked[t]
-			n++
-		}
-		if n == 0 {
-			return 0
-		}
-		return sum / float64(n)
-	}
+// StreamOutages fills each outage's figures from the series: the
+// baseline (see streamBaseline) and the mean sentences acked per second
+// over the outage's whole seconds.
+func StreamOutages(series []StreamSecond, outages []StreamOutage, inputPerS float64) {
+	acked := ackedBySecond(series)
 	for i := range outages {
 		o := &outages[i]
 		inj, healed := int(math.Ceil(o.InjectedAt)), int(math.Floor(o.HealedAt))
-		o.BaselinePerS = mean(int(math.Floor(o.InjectedAt))-5, int(math.Floor(o.InjectedAt)))
-		o.DuringPerS = mean(inj, healed)
+		o.BaselinePerS = streamBaseline(acked, int(math.Floor(o.InjectedAt)), inputPerS)
+		sum, n := 0.0, 0
+		for t := inj; t < healed; t++ {
+			sum += acked[t]
+			n++
+		}
+		if n > 0 {
+			o.DuringPerS = sum / float64(n)
+		}
 		if o.BaselinePerS > 0 {
 			o.SharePct = 100 * o.DuringPerS / o.BaselinePerS
 		}
 	}
+}
+
+func ackedBySecond(series []StreamSecond) map[int]float64 {
+	acked := map[int]float64{}
+	for _, s := range series {
+		acked[s.T] = float64(s.Acked)
+	}
+	return acked
+}
+
+// streamBaseline is the level a fault at second inj is judged against:
+// the mean sentences acked per second over the 5 s before it, capped at
+// the input rate when the source has one.
+func streamBaseline(acked map[int]float64, inj int, inputPerS float64) float64 {
+	sum, n := 0.0, 0
+	for t := inj - 5; t < inj; t++ {
+		if v, ok := acked[t]; ok {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	if mean := sum / float64(n); inputPerS <= 0 || mean < inputPerS {
+		return mean
+	}
+	return inputPerS
 }
 
 // StreamSecond is what every worker together did in one second of the run.
@@ -143,11 +170,8 @@ func init() {
 }
 
 // StreamRecovery fills each kill's baseline and recovery from the series.
-func StreamRecovery(series []StreamSecond, kills []StreamKill) (worst float64) {
-	acked := map[int]float64{}
-	for _, s := range series {
-		acked[s.T] = float64(s.Acked)
-	}
+func StreamRecovery(series []StreamSecond, kills []StreamKill, inputPerS float64) (worst float64) {
+	acked := ackedBySecond(series)
 	last := -1
 	if len(series) > 0 {
 		last = series[len(series)-1].T
@@ -155,16 +179,7 @@ func StreamRecovery(series []StreamSecond, kills []StreamKill) (worst float64) {
 	for i := range kills {
 		k := &kills[i]
 		inj := int(math.Floor(k.InjectedAt))
-		sum, n := 0.0, 0
-		for t := inj - 5; t < inj; t++ {
-			if v, ok := acked[t]; ok {
-				sum += v
-				n++
-			}
-		}
-		if n > 0 {
-			k.BaselinePerS = sum / float64(n)
-		}
+		k.BaselinePerS = streamBaseline(acked, inj, inputPerS)
 		bar := StreamRecoveredShare * k.BaselinePerS
 		k.RecoveryS = 0
 		// The dip a kill causes shows within a few seconds (the master's
@@ -207,7 +222,7 @@ func streamSections(s *Summary) []Section {
 	sec := Section{
 		Title: "Stream: word count",
 		Note: fmt.Sprintf("Final counts %s. %s tuples/s and %s sentences/s on average while input lasted; %d sentence trees failed or timed out, %d sentences replayed. "+
-			"A kill counts as recovered once a second acks %.0f%% of the sentences a second acked before it.",
+			"A kill counts as recovered once a second acks %.0f%% of the sentences a second acked in the 5 s before it (at most the input rate: a backlog drained after an earlier fault is not the level to get back to).",
 			verdict, num(st.TuplesPerS), num(st.SentencesPerS), st.Failed, st.Replayed, 100*StreamRecoveredShare),
 	}
 	if len(st.Kills) > 0 {

@@ -19,7 +19,7 @@ type Stream struct {
 	// the topology's db instead of the master's memory.
 	StateInDB bool
 	// FromBroker makes the spouts read a topic on the topology's brokers,
-	// which the master feeds, instead of generating their sentences.
+	// which a feeder node fills, instead of generating their sentences.
 	FromBroker bool
 }
 

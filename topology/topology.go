@@ -19,7 +19,7 @@ const DefaultImage = "faultline/node:dev"
 
 // Roles are the node roles a topology may place. A role here must be one
 // `node <role>` understands.
-var Roles = []string{"broker", "mirror", "stream", "web", "lb", "cache", "edge", "db", "wan", "loadgen", "geodns"}
+var Roles = []string{"broker", "mirror", "stream", "feeder", "web", "lb", "cache", "edge", "db", "wan", "loadgen", "geodns"}
 
 // Topology is a validated set of regions and the links between them.
 type Topology struct {

@@ -23,6 +23,7 @@ func init() {
 	nodes.Register("cache", cache.Run)
 	nodes.Register("db", db.Run)
 	nodes.Register("edge", edge.Run)
+	nodes.Register("feeder", stream.RunFeeder)
 	nodes.Register("geodns", geodns.Run)
 	nodes.Register("lb", lb.Run)
 	nodes.Register("loadgen", loadgen.Run)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/faultline/faultline/nodes"
 	"github.com/faultline/faultline/nodes/broker/client"
+	"github.com/faultline/faultline/nodes/broker/protocol"
 	"github.com/faultline/faultline/nodes/nodekit"
 	"github.com/faultline/faultline/nodes/stream/cluster"
 	"github.com/faultline/faultline/nodes/stream/engine"
@@ -55,7 +56,7 @@ func (t *topologyFlags) bind(fs *flag.FlagSet) {
 	fs.Uint64Var(&t.perSpout, "per-spout", 0, "sentences per spout task; 0 runs without end")
 	fs.Float64Var(&t.failRate, "fail-rate", 0, "chance that a bolt fails a tuple, to exercise replay")
 	fs.Float64Var(&t.rate, "rate", 0, "new sentences a second per spout task; 0: as fast as the topology takes them")
-	fs.StringVar(&t.brokers, "brokers", "", "broker addresses (host:port,...): spout task i reads partition i of --topic, which the master feeds")
+	fs.StringVar(&t.brokers, "brokers", "", "broker addresses (host:port,...): spout task i reads partition i of --topic, which a feeder fills")
 	fs.StringVar(&t.topic, "topic", "sentences", "the broker topic word count reads")
 }
 
@@ -85,14 +86,53 @@ func (t *topologyFlags) brokerClient() *client.Client {
 
 // feed creates the topic word count reads (a partition per spout task,
 // replicated three times where there are three brokers, acknowledged by
-// two) and writes the input into it.
+// two), unless a feeder before it did, and writes the input into it.
 func (t *topologyFlags) feed(ctx context.Context, c *client.Client) error {
 	cfg := t.config(nil)
 	rf := min(3, len(strings.Split(t.brokers, ",")))
-	if err := c.CreateTopic(ctx, t.topic, client.TopicConfig{Partitions: int32(cfg.Spouts), ReplicationFactor: int32(rf), MinISR: int32(min(2, rf))}); err != nil {
-		return fmt.Errorf("stream master: create topic %s: %w", t.topic, err)
+	err := c.CreateTopic(ctx, t.topic, client.TopicConfig{Partitions: int32(cfg.Spouts), ReplicationFactor: int32(rf), MinISR: int32(min(2, rf))})
+	if err != nil && !errors.Is(err, protocol.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", t.topic, err)
 	}
 	return wordcount.Feed(ctx, c, t.topic, cfg.Spouts, t.perSpout, t.rate)
+}
+
+// RunFeeder is the feeder role: the source a broker-fed word count reads,
+// writing its input into the topic. It is a process of its own, as a real
+// source is: the stream master and workers can die without the input
+// stopping, and a feeder started again carries on where the topic ends.
+func RunFeeder(ctx context.Context, args []string) error {
+	var common nodekit.Flags
+	var tf topologyFlags
+	fs := nodekit.NewFlagSet("feeder", &common)
+	tf.bind(fs)
+	if err := nodekit.Parse(fs, args); err != nil {
+		return err
+	}
+	c := tf.brokerClient()
+	if c == nil {
+		return fmt.Errorf("%w: feeder: --brokers is required", nodes.ErrUsage)
+	}
+	defer c.Close()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return nodekit.Serve(ctx, nodekit.NewServer(common.Listen, http.NotFoundHandler(), nodekit.NewRegistry())) })
+	// The source outlives a broker outage: it starts again where the
+	// partitions end.
+	g.Go(func() error {
+		for {
+			err := tf.feed(ctx, c)
+			if err == nil || ctx.Err() != nil {
+				return nil
+			}
+			fmt.Fprintf(os.Stderr, "feeder: %v; feeding again in 1 s\n", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+	})
+	return g.Wait()
 }
 
 func runMaster(ctx context.Context, args []string) error {
@@ -129,25 +169,6 @@ func runMaster(ctx context.Context, args []string) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return m.Run(ctx) })
 	g.Go(func() error { return nodekit.Serve(ctx, srv) })
-	if c := tf.brokerClient(); c != nil {
-		defer c.Close()
-		// The source outlives a broker outage: the feeder starts again where
-		// the partitions end.
-		g.Go(func() error {
-			for {
-				err := tf.feed(ctx, c)
-				if err == nil || ctx.Err() != nil {
-					return nil
-				}
-				fmt.Fprintf(os.Stderr, "stream master: %v; feeding again in 1 s\n", err)
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(time.Second):
-				}
-			}
-		})
-	}
 	return g.Wait()
 }
 

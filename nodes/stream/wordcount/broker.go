@@ -85,7 +85,15 @@ func Feed(ctx context.Context, c *client.Client, topic string, partitions int, p
 	for _, e := range ends {
 		first = min(first, uint64(e))
 	}
+	// The source's schedule started with the topic, not with this feeder:
+	// a feeder started again after its master was down catches up on the
+	// sentences that fell due meanwhile, as a real source's backlog would.
 	start := time.Now()
+	if first > 0 {
+		if f, err := client.NewConsumer(c, topic).Fetch(ctx, 0, 0); err == nil && len(f.Records) > 0 {
+			start = time.Unix(0, f.Records[0].Timestamp)
+		}
+	}
 	// Publishes are pipelined: one outstanding batch per partition at a
 	// time would hold the feed to one acks=all round trip per sentence. A
 	// failed publish is sent again (so its sentence may land twice or out
@@ -108,7 +116,7 @@ func Feed(ctx context.Context, c *client.Client, topic string, partitions int, p
 	defer wg.Wait()
 	for seq := first; perSpout == 0 || seq < perSpout; seq++ {
 		if rate > 0 {
-			due := start.Add(time.Duration(float64(seq-first) / rate * float64(time.Second)))
+			due := start.Add(time.Duration(float64(seq) / rate * float64(time.Second)))
 			select {
 			case <-ctx.Done():
 				return nil
