@@ -15,6 +15,7 @@ import (
 	"github.com/faultline/faultline/deploy"
 	"github.com/faultline/faultline/nodes/broker/client"
 	"github.com/faultline/faultline/nodes/stream/engine"
+	"github.com/faultline/faultline/nodes/stream/topo"
 	"github.com/faultline/faultline/nodes/stream/wordcount"
 	"github.com/faultline/faultline/results"
 	"github.com/faultline/faultline/topology"
@@ -41,9 +42,43 @@ type streamObserver struct {
 	last   map[string]workerStats // per worker, as last read
 	series map[int]*results.StreamSecond
 	total  workerStats
+	comps  map[string]*compStats      // per component, summed over workers
+	busy   map[int]map[string]float64 // per second and component: busy task-seconds
 }
 
-type workerStats struct{ acked, executed, failed, replayed uint64 }
+type workerStats struct {
+	acked, executed, failed, replayed uint64
+	comps                             map[string]compStats
+}
+
+// compStats are one component's stream_component_* counters (seconds for
+// complete and busy).
+type compStats struct {
+	emitted, executed, acked, failed, replayed, complete, busy float64
+}
+
+// since is what c did after prev, a counter that went down meaning its
+// process restarted.
+func (c compStats) since(prev compStats) compStats {
+	d := func(p, n float64) float64 {
+		if n < p {
+			return n
+		}
+		return n - p
+	}
+	return compStats{d(prev.emitted, c.emitted), d(prev.executed, c.executed), d(prev.acked, c.acked),
+		d(prev.failed, c.failed), d(prev.replayed, c.replayed), d(prev.complete, c.complete), d(prev.busy, c.busy)}
+}
+
+func (c *compStats) add(d compStats) {
+	c.emitted += d.emitted
+	c.executed += d.executed
+	c.acked += d.acked
+	c.failed += d.failed
+	c.replayed += d.replayed
+	c.complete += d.complete
+	c.busy += d.busy
+}
 
 func newStreamObserver(r *run) (observer, error) {
 	nodes := r.dep.NodesOf("stream", "")
@@ -57,7 +92,8 @@ func newStreamObserver(r *run) (observer, error) {
 	// Polls time out within the second they belong to: a killed worker
 	// must not hold back the others' figures.
 	o := &streamObserver{r: r, master: master, cfg: cfg, client: &http.Client{Timeout: 800 * time.Millisecond},
-		last: map[string]workerStats{}, series: map[int]*results.StreamSecond{}}
+		last: map[string]workerStats{}, series: map[int]*results.StreamSecond{},
+		comps: map[string]*compStats{}, busy: map[int]map[string]float64{}}
 	for _, n := range nodes {
 		if n.Name != master.Name {
 			o.workers = append(o.workers, n)
@@ -96,7 +132,7 @@ func (o *streamObserver) pollWorkers(ctx context.Context) {
 			o.mu.Lock()
 			defer o.mu.Unlock()
 			prev := o.last[w.Name]
-			d := workerStats{delta(prev.acked, now.acked), delta(prev.executed, now.executed), delta(prev.failed, now.failed), delta(prev.replayed, now.replayed)}
+			d := workerStats{acked: delta(prev.acked, now.acked), executed: delta(prev.executed, now.executed), failed: delta(prev.failed, now.failed), replayed: delta(prev.replayed, now.replayed)}
 			o.last[w.Name] = now
 			s := o.series[sec]
 			if s == nil {
@@ -109,6 +145,19 @@ func (o *streamObserver) pollWorkers(ctx context.Context) {
 			s.Replayed += d.replayed
 			o.total.failed += d.failed
 			o.total.replayed += d.replayed
+			for name, c := range now.comps {
+				cd := c.since(prev.comps[name])
+				total := o.comps[name]
+				if total == nil {
+					total = &compStats{}
+					o.comps[name] = total
+				}
+				total.add(cd)
+				if o.busy[sec] == nil {
+					o.busy[sec] = map[string]float64{}
+				}
+				o.busy[sec][name] += cd.busy
+			}
 		}()
 	}
 	wg.Wait()
@@ -128,11 +177,36 @@ func (o *streamObserver) workerStats(ctx context.Context, w topology.NodePlan) (
 	if err != nil {
 		return workerStats{}, err
 	}
-	var st workerStats
+	st := workerStats{comps: map[string]compStats{}}
 	sc := bufio.NewScanner(strings.NewReader(string(body)))
 	for sc.Scan() {
 		name, val, ok := strings.Cut(sc.Text(), " ")
 		if !ok {
+			continue
+		}
+		if metric, comp, ok := componentMetric(name); ok {
+			f, err := strconv.ParseFloat(val, 64)
+			if err != nil {
+				return workerStats{}, fmt.Errorf("%s: %s: %w", w.Name, name, err)
+			}
+			c := st.comps[comp]
+			switch metric {
+			case "emitted_total":
+				c.emitted = f
+			case "executed_total":
+				c.executed = f
+			case "acked_total":
+				c.acked = f
+			case "failed_total":
+				c.failed = f
+			case "replayed_total":
+				c.replayed = f
+			case "complete_seconds_total":
+				c.complete = f
+			case "busy_seconds_total":
+				c.busy = f
+			}
+			st.comps[comp] = c
 			continue
 		}
 		var dst *uint64
@@ -155,6 +229,57 @@ func (o *streamObserver) workerStats(ctx context.Context, w topology.NodePlan) (
 		*dst = uint64(f)
 	}
 	return st, nil
+}
+
+// componentMetric splits `stream_component_executed_total{component="split"}`
+// into its metric and component.
+func componentMetric(name string) (metric, comp string, ok bool) {
+	rest, ok := strings.CutPrefix(name, "stream_component_")
+	if !ok {
+		return "", "", false
+	}
+	metric, labels, ok := strings.Cut(rest, "{")
+	if !ok {
+		return "", "", false
+	}
+	comp, ok = strings.CutPrefix(strings.TrimSuffix(labels, "}"), `component="`)
+	return metric, strings.TrimSuffix(comp, `"`), ok
+}
+
+// components is summary.json's per-component table: totals over the run,
+// tuples a second over the seconds that had input, capacity (busy share
+// of the component's tasks) mean and worst over those seconds.
+func (o *streamObserver) components(tp *topo.Topology, busySeconds []int) []results.StreamComponent {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []results.StreamComponent
+	for _, c := range tp.Components {
+		t := o.comps[c.Name]
+		if t == nil {
+			t = &compStats{}
+		}
+		sc := results.StreamComponent{Name: c.Name, Kind: c.Role.String(), Tasks: c.Parallelism,
+			Emitted: uint64(t.emitted), Executed: uint64(t.executed), Acked: uint64(t.acked), Failed: uint64(t.failed), Replayed: uint64(t.replayed)}
+		if t.acked > 0 {
+			sc.CompleteLatencyMs = 1000 * t.complete / t.acked
+		}
+		if n := float64(len(busySeconds)); n > 0 {
+			tuples := t.executed
+			if c.Role == topo.RoleSpout {
+				tuples = t.emitted
+			}
+			sc.TuplesPerS = tuples / n
+			if c.Role != topo.RoleSpout {
+				for _, sec := range busySeconds {
+					capacity := o.busy[sec][c.Name] / float64(c.Parallelism)
+					sc.Capacity += capacity / n
+					sc.CapacityMax = max(sc.CapacityMax, capacity)
+				}
+			}
+		}
+		out = append(out, sc)
+	}
+	return out
 }
 
 func (o *streamObserver) get(ctx context.Context, url string) ([]byte, error) {
@@ -252,17 +377,18 @@ func (o *streamObserver) report(ctx context.Context, sum *results.Summary) error
 	slices.SortFunc(st.Series, func(a, b results.StreamSecond) int { return a.T - b.T })
 	st.InputPerS = o.cfg.Rate * float64(o.cfg.Spouts)
 	var tuples, sentences float64
-	busy := 0
+	var busy []int
 	for _, s := range st.Series {
 		if s.Acked > 0 {
 			tuples += float64(s.Executed)
 			sentences += float64(s.Acked)
-			busy++
+			busy = append(busy, s.T)
 		}
 	}
-	if busy > 0 {
-		st.TuplesPerS, st.SentencesPerS = tuples/float64(busy), sentences/float64(busy)
+	if n := float64(len(busy)); n > 0 {
+		st.TuplesPerS, st.SentencesPerS = tuples/n, sentences/n
 	}
+	st.Components = o.components(tp, busy)
 	for _, f := range sum.Faults {
 		if f.InjectedAt < 0 || !slices.ContainsFunc(f.Targets, func(t string) bool {
 			return slices.ContainsFunc(o.workers, func(w topology.NodePlan) bool { return w.Name == t })

@@ -23,9 +23,9 @@ type Stream struct {
 	// topology takes them). A baseline before a fault is capped at it: the
 	// seconds after an earlier fault ack a backlog faster than the input
 	// comes, and are not the level to get back to.
-	InputPerS     float64 `json:"input_per_s,omitempty"`
-	Failed        uint64  `json:"failed"`   // sentence trees failed or timed out
-	Replayed      uint64  `json:"replayed"` // sentences emitted again
+	InputPerS float64 `json:"input_per_s,omitempty"`
+	Failed    uint64  `json:"failed"`   // sentence trees failed or timed out
+	Replayed  uint64  `json:"replayed"` // sentences emitted again
 	// RecoveryS is the worst over Kills (-1: one never recovered).
 	RecoveryS float64      `json:"recovery_s"`
 	Kills     []StreamKill `json:"kills"`
@@ -33,7 +33,33 @@ type Stream struct {
 	// go on without it, so the sentences acked meanwhile, as a share of
 	// before, should stay near 100%.
 	MasterDown []StreamOutage `json:"master_down,omitempty"`
-	Series     []StreamSecond `json:"series"`
+	// Components are Storm UI's per-component figures over the run.
+	Components []StreamComponent `json:"components,omitempty"`
+	Series     []StreamSecond    `json:"series"`
+}
+
+// StreamComponent is one spout, bolt or sink over all its tasks.
+type StreamComponent struct {
+	Name     string `json:"name"`
+	Kind     string `json:"kind"` // spout, bolt or sink
+	Tasks    int    `json:"tasks"`
+	Emitted  uint64 `json:"emitted"`
+	Executed uint64 `json:"executed"`
+	Acked    uint64 `json:"acked,omitempty"` // spouts: messages fully processed
+	// Failed: a spout's messages failed or timed out; a bolt's tuples it
+	// failed itself.
+	Failed   uint64 `json:"failed"`
+	Replayed uint64 `json:"replayed,omitempty"`
+	// TuplesPerS: tuples executed (a spout's: emitted) per second over the
+	// seconds that had input.
+	TuplesPerS float64 `json:"tuples_per_s"`
+	// CompleteLatencyMs: a spout's mean time from emitting a message to its
+	// tree completing.
+	CompleteLatencyMs float64 `json:"complete_latency_ms,omitempty"`
+	// Capacity: the share of time the component's tasks spent executing,
+	// mean and worst second; near 1 it is the bottleneck.
+	Capacity    float64 `json:"capacity,omitempty"`
+	CapacityMax float64 `json:"capacity_max,omitempty"`
 }
 
 // StreamKill is one fault that took stream workers away.
@@ -233,6 +259,22 @@ func streamSections(s *Summary) []Section {
 		}
 	}
 	out := []Section{sec}
+	if len(st.Components) > 0 {
+		cs := Section{Title: "Stream: components",
+			Note:   "Per component over all its tasks, as Storm's UI shows them. Capacity is the share of time its tasks spent executing (mean and worst second); near 1 the component is the bottleneck.",
+			Header: []string{"component", "kind", "#tasks", "#tuples/s", "#emitted", "#executed", "#failed", "#replayed", "#complete latency ms", "#capacity", "#capacity max"}}
+		for _, c := range st.Components {
+			latency, capacity, capacityMax := "", "", ""
+			if c.Kind == "spout" {
+				latency = fmt.Sprintf("%.1f", c.CompleteLatencyMs)
+			} else {
+				capacity, capacityMax = fmt.Sprintf("%.3f", c.Capacity), fmt.Sprintf("%.3f", c.CapacityMax)
+			}
+			cs.Rows = append(cs.Rows, Row{Cells: []string{c.Name, c.Kind, fmt.Sprint(c.Tasks), num(c.TuplesPerS),
+				fmt.Sprint(c.Emitted), fmt.Sprint(c.Executed), fmt.Sprint(c.Failed), fmt.Sprint(c.Replayed), latency, capacity, capacityMax}})
+		}
+		out = append(out, cs)
+	}
 	if len(st.MasterDown) > 0 {
 		md := Section{Title: "Stream: master down", Note: "The workers must go on without their master; its state lives in the db.",
 			Header: []string{"#from s", "#to s", "#sentences/s before", "#sentences/s while down", "#share"}}

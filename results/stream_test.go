@@ -78,3 +78,15 @@ func TestStreamBaselineCappedAtInput(t *testing.T) {
 	assert.Equal(t, 1000.0, kills[0].BaselinePerS)
 	assert.Zero(t, kills[0].RecoveryS, "950 is above 90% of the input: no dip")
 }
+
+func TestStreamComponentsSection(t *testing.T) {
+	s := &Summary{Stream: &Stream{Exact: true, Components: []StreamComponent{
+		{Name: "sentences", Kind: "spout", Tasks: 5, Emitted: 1000, Acked: 990, Failed: 10, Replayed: 10, TuplesPerS: 100, CompleteLatencyMs: 42.5},
+		{Name: "count", Kind: "bolt", Tasks: 12, Executed: 7000, Emitted: 7000, TuplesPerS: 700, Capacity: 0.125, CapacityMax: 0.5},
+	}}}
+	var md bytes.Buffer
+	require.NoError(t, Markdown(&md, s))
+	assert.Contains(t, md.String(), "## Stream: components")
+	assert.Contains(t, md.String(), "| sentences | spout | 5 | 100 | 1000 | 0 | 10 | 10 | 42.5 |  |  |")
+	assert.Contains(t, md.String(), "| count | bolt | 12 | 700 | 7000 | 7000 | 0 | 0 |  | 0.125 | 0.500 |")
+}

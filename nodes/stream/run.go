@@ -115,7 +115,9 @@ func RunFeeder(ctx context.Context, args []string) error {
 	}
 	defer c.Close()
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return nodekit.Serve(ctx, nodekit.NewServer(common.Listen, http.NotFoundHandler(), nodekit.NewRegistry())) })
+	g.Go(func() error {
+		return nodekit.Serve(ctx, nodekit.NewServer(common.Listen, http.NotFoundHandler(), nodekit.NewRegistry()))
+	})
 	// The source outlives a broker outage: it starts again where the
 	// partitions end.
 	g.Go(func() error {
@@ -237,7 +239,8 @@ func runWorker(ctx context.Context, args []string) error {
 	return errors.Join(serveErr, <-errc)
 }
 
-// registerStats exports a worker's counters.
+// registerStats exports a worker's counters, and per component (label
+// component) Storm UI's figures.
 func registerStats(reg prometheus.Registerer, w *engine.Worker) {
 	for name, v := range map[string]interface{ Load() int64 }{
 		"emitted":  &w.Stats.Emitted,
@@ -250,5 +253,25 @@ func registerStats(reg prometheus.Registerer, w *engine.Worker) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: "stream", Name: name + "_total", Help: "stream worker tuples or messages " + name,
 		}, func() float64 { return float64(v.Load()) }))
+	}
+	for comp, cs := range w.Components() {
+		for name, m := range map[string]struct {
+			v     interface{ Load() int64 }
+			scale float64
+			help  string
+		}{
+			"emitted_total":          {&cs.Emitted, 1, "tuples the component emitted"},
+			"executed_total":         {&cs.Executed, 1, "tuples the component executed"},
+			"acked_total":            {&cs.Acked, 1, "spout messages fully processed"},
+			"failed_total":           {&cs.Failed, 1, "spout messages failed or timed out; tuples a bolt failed"},
+			"replayed_total":         {&cs.Replayed, 1, "spout messages emitted again"},
+			"complete_seconds_total": {&cs.CompleteNanos, 1e-9, "sum over acked messages of emit-to-ack time"},
+			"busy_seconds_total":     {&cs.BusyNanos, 1e-9, "time the component's tasks spent executing"},
+		} {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: "stream", Subsystem: "component", Name: name, Help: m.help,
+				ConstLabels: prometheus.Labels{"component": comp},
+			}, func() float64 { return float64(m.v.Load()) * m.scale }))
+		}
 	}
 }

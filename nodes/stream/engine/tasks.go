@@ -11,6 +11,7 @@ import (
 
 type pending struct {
 	root     uint64
+	sent     time.Time
 	deadline time.Time
 }
 
@@ -66,6 +67,7 @@ func BoltSnapshot(data []byte) ([]byte, error) {
 
 func (w *Worker) runSpout(ctx context.Context, id int32, c *topo.Component, in *inbox) error {
 	sp := w.topo.NewSpout(id)
+	cs := w.comps[c.Name]
 	st := &spoutState{done: map[uint64]struct{}{}, pending: map[uint64]pending{}}
 	data, err := w.loadCheckpoint(ctx, id)
 	if err != nil {
@@ -106,9 +108,11 @@ func (w *Worker) runSpout(ctx context.Context, id int32, c *topo.Component, in *
 			if m.kind == ctlDone {
 				st.complete(m.seq)
 				w.Stats.Acked.Add(1)
+				cs.complete(p.sent, now)
 			} else {
 				st.replay = append(st.replay, m.seq)
 				w.Stats.Failed.Add(1)
+				cs.Failed.Add(1)
 			}
 		}
 		if w.opts.Acking && now.Sub(lastCheck) >= w.opts.MessageTimeout/10 {
@@ -118,6 +122,7 @@ func (w *Worker) runSpout(ctx context.Context, id int32, c *topo.Component, in *
 					delete(st.pending, seq)
 					st.replay = append(st.replay, seq)
 					w.Stats.Failed.Add(1)
+					cs.Failed.Add(1)
 				}
 			}
 		}
@@ -168,6 +173,7 @@ func (w *Worker) runSpout(ctx context.Context, id int32, c *topo.Component, in *
 			if replay {
 				st.replay = st.replay[1:]
 				w.Stats.Replayed.Add(1)
+				cs.Replayed.Add(1)
 			} else {
 				st.next++
 				w.Stats.Emitted.Add(1)
@@ -177,6 +183,7 @@ func (w *Worker) runSpout(ctx context.Context, id int32, c *topo.Component, in *
 			if err != nil {
 				return err
 			}
+			cs.Emitted.Add(int64(len(outs)))
 			m := topo.Meta{Spout: id, Seq: seq, Mark: st.mark, Key: mix64(uint64(id)<<48 ^ seq)}
 			if w.opts.Acking {
 				m.Root = out.rng.next()
@@ -191,9 +198,10 @@ func (w *Worker) runSpout(ctx context.Context, id int32, c *topo.Component, in *
 			if edges == 0 { // nothing emitted: complete at once
 				st.complete(seq)
 				w.Stats.Acked.Add(1)
+				cs.complete(now, now)
 				continue
 			}
-			st.pending[seq] = pending{root: m.Root, deadline: now.Add(w.opts.MessageTimeout)}
+			st.pending[seq] = pending{root: m.Root, sent: now, deadline: now.Add(w.opts.MessageTimeout)}
 			out.ctl(out.w.routes.Load().acker(m.Root), ctl{kind: ctlInit, task: id, root: m.Root, val: edges, seq: seq})
 		}
 		out.flush(ctx)
@@ -225,6 +233,7 @@ func spoutCheckpoint(sp topo.Spout, watermark uint64) ([]byte, error) {
 
 func (w *Worker) runBolt(ctx context.Context, id int32, c *topo.Component, in *inbox) error {
 	bolt := w.topo.NewBolt(id)
+	cs := w.comps[c.Name]
 	stateful, _ := bolt.(topo.Stateful)
 	seen := dedup{}
 	if stateful != nil {
@@ -287,7 +296,9 @@ func (w *Worker) runBolt(ctx context.Context, id int32, c *topo.Component, in *i
 			inflight = inflight[:0]
 			out.flush(ctx)
 		case b := <-in.data:
+			began := time.Now()
 			out.refresh()
+			emitted := 0
 			for i := range b.tuples {
 				t := &b.tuples[i]
 				if dedupOn && t.Spout != 0 {
@@ -295,6 +306,7 @@ func (w *Worker) runBolt(ctx context.Context, id int32, c *topo.Component, in *i
 				}
 				em.Reset()
 				if err := bolt.Execute(t, em); err != nil {
+					cs.Failed.Add(1)
 					if t.Root != 0 {
 						if r := w.routes.Load(); len(r.ackers) > 0 {
 							out.ctl(r.acker(t.Root), ctl{kind: ctlFail, root: t.Root})
@@ -306,6 +318,7 @@ func (w *Worker) runBolt(ctx context.Context, id int32, c *topo.Component, in *i
 				if err != nil {
 					return err
 				}
+				emitted += len(outs)
 				m := t.Meta
 				edges, err := out.emit(ctx, m, outs)
 				if err != nil {
@@ -324,8 +337,13 @@ func (w *Worker) runBolt(ctx context.Context, id int32, c *topo.Component, in *i
 				}
 			}
 			w.Stats.Executed.Add(int64(len(b.tuples)))
+			cs.Executed.Add(int64(len(b.tuples)))
+			cs.Emitted.Add(int64(emitted))
 			putBatch(b)
 			out.flush(ctx)
+			// Busy includes the flush: a task waiting on a full downstream
+			// queue is as unavailable as one computing.
+			cs.BusyNanos.Add(int64(time.Since(began)))
 		}
 	}
 }

@@ -87,6 +87,7 @@ type Worker struct {
 	net   *transport
 	ckpt  *checkpointer
 	Stats Stats
+	comps map[string]*ComponentStats
 
 	mu      sync.Mutex
 	running map[int32]*running
@@ -120,7 +121,10 @@ func Start(ctx context.Context, id string, t *topo.Topology, ln net.Listener, op
 	if o.Store == nil {
 		o.Store = NewMemStateStore()
 	}
-	w := &Worker{id: id, topo: t, opts: o, ctx: ctx, running: map[int32]*running{}}
+	w := &Worker{id: id, topo: t, opts: o, ctx: ctx, running: map[int32]*running{}, comps: map[string]*ComponentStats{}}
+	for _, c := range t.Components {
+		w.comps[c.Name] = &ComponentStats{}
+	}
 	w.routes.Store(&routes{})
 	w.net = newTransport(w)
 	w.ckpt = newCheckpointer(o.Store)

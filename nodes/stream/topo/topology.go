@@ -62,6 +62,10 @@ const (
 	RoleSink
 )
 
+var roleNames = [...]string{"spout", "bolt", "sink"}
+
+func (r Role) String() string { return roleNames[r] }
+
 // GroupingKind is how a component's tuples are spread over a consumer's tasks.
 type GroupingKind uint8
 

@@ -107,6 +107,29 @@ func TestWordCountExactInProcess(t *testing.T) {
 			if tc.fail > 0 || tc.loss > 0 {
 				assert.Positive(t, w.Stats.Replayed.Load(), "failures were injected, so messages replayed")
 			}
+			comps := w.Components()
+			spout, split, count, sinkc := comps["sentences"], comps["split"], comps["count"], comps["sink"]
+			assert.Equal(t, w.Stats.Acked.Load(), spout.Acked.Load())
+			assert.Equal(t, w.Stats.Emitted.Load()+w.Stats.Replayed.Load(), spout.Emitted.Load(), "a sentence is one tuple")
+			assert.Equal(t, w.Stats.Replayed.Load(), spout.Replayed.Load())
+			assert.Positive(t, spout.CompleteNanos.Load())
+			assert.Equal(t, w.Stats.Executed.Load(), split.Executed.Load()+count.Executed.Load()+sinkc.Executed.Load())
+			for _, c := range []*engine.ComponentStats{split, count, sinkc} {
+				assert.Positive(t, c.BusyNanos.Load())
+			}
+			if tc.fail == 0 && tc.loss == 0 {
+				words := int64(0)
+				for _, n := range Expected(cfg.Spouts, tc.perSpout) {
+					words += n
+				}
+				assert.Equal(t, int64(5*tc.perSpout), split.Executed.Load())
+				assert.Equal(t, words, split.Emitted.Load())
+				assert.Equal(t, words, count.Executed.Load())
+				assert.Equal(t, words, sinkc.Executed.Load())
+				assert.Zero(t, spout.Failed.Load()+split.Failed.Load()+count.Failed.Load())
+			} else if tc.fail > 0 {
+				assert.Positive(t, split.Failed.Load()+count.Failed.Load(), "bolts failed tuples")
+			}
 			t.Logf("emitted %d acked %d failed %d replayed %d dropped %d",
 				w.Stats.Emitted.Load(), w.Stats.Acked.Load(), w.Stats.Failed.Load(), w.Stats.Replayed.Load(), w.Stats.Dropped.Load())
 		})
