@@ -107,7 +107,7 @@ func TestStreamMasterAndWorkers(t *testing.T) {
 	}
 	assert.Equal(t, []string{"stream", "master", "--workers", "4", "--per-spout", "10000", "--rate", "200"}, cmds["stream-us-east-1"])
 	assert.Equal(t, []string{"stream", "worker", "--master", "http://10.214.1.10:8080", "--data-listen", ":7100",
-		"--advertise", "10.214.1.14:7100", "--per-spout", "10000", "--rate", "200"}, cmds["stream-us-east-5"])
+		"--advertise", "10.214.1.14:7100", "--sink", "console", "--per-spout", "10000", "--rate", "200"}, cmds["stream-us-east-5"])
 
 	// State in the db: master and workers get the db nodes (workers write
 	// their checkpoints themselves).
@@ -126,6 +126,17 @@ func TestStreamMasterAndWorkers(t *testing.T) {
 			assert.Equal(t, dbs, c.Cmd[len(c.Cmd)-2:])
 		}
 	}
+
+	// The sink writes to the db: workers get the db nodes for it.
+	top.Stream.Sink = "db"
+	d, err = Plan(top, "r", nil)
+	require.NoError(t, err)
+	for _, c := range d.Containers {
+		if c.Labels[runtime.LabelNode] == "stream-us-east-2" {
+			assert.Subset(t, c.Cmd, []string{"--sink", "db", "--sink-db", dbs[1]})
+		}
+	}
+	top.Stream.Sink = ""
 
 	top.Regions[0].Nodes[1].Count = 1
 	_, err = Plan(top, "r", nil)

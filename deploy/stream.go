@@ -56,18 +56,17 @@ func streamArgs(n topology.NodePlan, p peerSet) ([]string, error) {
 		}
 		common = append(common, source...)
 	}
+	dbs := make([]string, 0, len(p.all("db")))
+	for _, d := range p.all("db") {
+		dbs = append(dbs, "http://"+hostPort(d.IP))
+	}
 	// State in the db survives the master (see topology.Stream); workers
 	// write their checkpoints there themselves.
 	if st.StateInDB {
-		dbs := p.all("db")
 		if len(dbs) == 0 {
 			return nil, fmt.Errorf("stream %s: stream state is to live in the db, but the topology has no db nodes", n.Name)
 		}
-		urls := make([]string, len(dbs))
-		for i, d := range dbs {
-			urls[i] = "http://" + hostPort(d.IP)
-		}
-		common = append(common, "--db", strings.Join(urls, ","))
+		common = append(common, "--db", strings.Join(dbs, ","))
 	}
 	if n.Name == master.Name {
 		if len(all) < 2 {
@@ -78,6 +77,15 @@ func streamArgs(n topology.NodePlan, p peerSet) ([]string, error) {
 	args := []string{"worker", "--master", "http://" + hostPort(master.IP),
 		"--data-listen", ":" + strconv.Itoa(StreamDataPort),
 		"--advertise", netip.AddrPortFrom(n.IP, StreamDataPort).String()}
+	switch st.Sink {
+	case "console":
+		args = append(args, "--sink", "console")
+	case "db":
+		if len(dbs) == 0 {
+			return nil, fmt.Errorf("stream %s: the sink is to write to the db, but the topology has no db nodes", n.Name)
+		}
+		args = append(args, "--sink", "db", "--sink-db", strings.Join(dbs, ","))
+	}
 	return append(args, common...), nil
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/faultline/faultline/deploy"
 	"github.com/faultline/faultline/nodes/broker/client"
+	"github.com/faultline/faultline/nodes/db/dbclient"
 	"github.com/faultline/faultline/nodes/stream/engine"
 	"github.com/faultline/faultline/nodes/stream/topo"
 	"github.com/faultline/faultline/nodes/stream/wordcount"
@@ -231,6 +233,35 @@ func (o *streamObserver) workerStats(ctx context.Context, w topology.NodePlan) (
 	return st, nil
 }
 
+// sinkDBWrongWords counts the words whose count in the db (where the sink
+// writes a key per word) differs from want.
+func (o *streamObserver) sinkDBWrongWords(ctx context.Context, want map[string]int64) (int, error) {
+	var urls []string
+	for _, d := range o.r.dep.NodesOf("db", "") {
+		urls = append(urls, fmt.Sprintf("http://%s:%d", d.IP, deploy.Port))
+	}
+	db, err := dbclient.NewMulti(urls, 5*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	wrong := 0
+	for w, n := range want {
+		var got string
+		err := db.Do(ctx, func(ctx context.Context, c *dbclient.Client) error {
+			r, err := c.Get(ctx, wordcount.DBKeyPrefix+w, dbclient.Linearizable)
+			got = r.Value
+			return err
+		})
+		if err != nil && !errors.Is(err, dbclient.ErrNotFound) {
+			return 0, err
+		}
+		if got != strconv.FormatInt(n, 10) {
+			wrong++
+		}
+	}
+	return wrong, nil
+}
+
 // componentMetric splits `stream_component_executed_total{component="split"}`
 // into its metric and component.
 func componentMetric(name string) (metric, comp string, ok bool) {
@@ -367,6 +398,14 @@ func (o *streamObserver) report(ctx context.Context, sum *results.Summary) error
 		}
 	}
 	st.Exact = st.WrongWords == 0 && st.Acked == st.Sentences
+	if o.r.sc.Topology.Stream.Sink == "db" {
+		wrong, err := o.sinkDBWrongWords(ctx, want)
+		if err != nil {
+			return fmt.Errorf("read the db sink's counts: %w", err)
+		}
+		exact := wrong == 0 && st.Acked == st.Sentences
+		st.SinkDB = &results.StreamSinkDB{Exact: exact, WrongWords: wrong}
+	}
 
 	o.mu.Lock()
 	for _, s := range o.series {

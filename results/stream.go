@@ -33,9 +33,18 @@ type Stream struct {
 	// go on without it, so the sentences acked meanwhile, as a share of
 	// before, should stay near 100%.
 	MasterDown []StreamOutage `json:"master_down,omitempty"`
+	// SinkDB is set when the sink also writes the counts to the db: whether
+	// the db holds exactly the expected counts at the end.
+	SinkDB *StreamSinkDB `json:"sink_db,omitempty"`
 	// Components are Storm UI's per-component figures over the run.
 	Components []StreamComponent `json:"components,omitempty"`
 	Series     []StreamSecond    `json:"series"`
+}
+
+// StreamSinkDB is what the db sink left in the db.
+type StreamSinkDB struct {
+	Exact      bool `json:"exact"`
+	WrongWords int  `json:"wrong_words"`
 }
 
 // StreamComponent is one spout, bolt or sink over all its tasks.
@@ -176,6 +185,15 @@ func init() {
 		}
 		return 100 * float64(s.Stream.Acked) / float64(s.Stream.Sentences), nil
 	}
+	metrics["stream_sink_db_exact"] = func(s *Summary, _ string) (float64, error) {
+		if s.Stream == nil || s.Stream.SinkDB == nil {
+			return 0, fmt.Errorf("the stream sink does not write to the db (stream.sink: db)")
+		}
+		if s.Stream.SinkDB.Exact {
+			return 1, nil
+		}
+		return 0, nil
+	}
 	metrics["stream_kills"] = func(s *Summary, _ string) (float64, error) {
 		if s.Stream == nil {
 			return 0, fmt.Errorf("the run has no stream nodes")
@@ -244,6 +262,13 @@ func streamSections(s *Summary) []Section {
 	verdict := "exact"
 	if !st.Exact {
 		verdict = fmt.Sprintf("NOT exact: %d of %d words wrong, %d of %d sentences acked", st.WrongWords, st.Words, st.Acked, st.Sentences)
+	}
+	if sd := st.SinkDB; sd != nil {
+		if sd.Exact {
+			verdict += "; the db sink holds the same counts"
+		} else {
+			verdict += fmt.Sprintf("; the db sink holds %d wrong counts", sd.WrongWords)
+		}
 	}
 	sec := Section{
 		Title: "Stream: word count",

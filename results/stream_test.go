@@ -90,3 +90,15 @@ func TestStreamComponentsSection(t *testing.T) {
 	assert.Contains(t, md.String(), "| sentences | spout | 5 | 100 | 1000 | 0 | 10 | 10 | 42.5 |  |  |")
 	assert.Contains(t, md.String(), "| count | bolt | 12 | 700 | 7000 | 7000 | 0 | 0 |  | 0.125 | 0.500 |")
 }
+
+func TestStreamSinkDB(t *testing.T) {
+	s := &Summary{Stream: &Stream{Exact: true, SinkDB: &StreamSinkDB{Exact: false, WrongWords: 2}}}
+	v, err := metrics["stream_sink_db_exact"](s, "")
+	require.NoError(t, err)
+	assert.Zero(t, v)
+	var md bytes.Buffer
+	require.NoError(t, Markdown(&md, s))
+	assert.Contains(t, md.String(), "Final counts exact; the db sink holds 2 wrong counts.")
+	_, err = metrics["stream_sink_db_exact"](&Summary{Stream: &Stream{}}, "")
+	assert.ErrorContains(t, err, "stream.sink: db")
+}

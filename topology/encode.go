@@ -22,6 +22,7 @@ type fileStream struct {
 	FailRate          float64 `yaml:"fail_rate,omitempty"`
 	State             string  `yaml:"state,omitempty"`
 	Source            string  `yaml:"source,omitempty"`
+	Sink              string  `yaml:"sink,omitempty"`
 }
 
 type fileDNS struct {
@@ -84,7 +85,7 @@ func (t *Topology) MarshalYAML() (any, error) {
 			CheckTimeout: durationOrEmpty(t.DNS.CheckTimeout), Fall: t.DNS.Fall, Rise: t.DNS.Rise}
 	}
 	if t.Stream != (Stream{}) {
-		out.Stream = &fileStream{SentencesPerSpout: t.Stream.SentencesPerSpout, Rate: t.Stream.Rate, FailRate: t.Stream.FailRate}
+		out.Stream = &fileStream{SentencesPerSpout: t.Stream.SentencesPerSpout, Rate: t.Stream.Rate, FailRate: t.Stream.FailRate, Sink: t.Stream.Sink}
 		if t.Stream.StateInDB {
 			out.Stream.State = "db"
 		}

@@ -21,6 +21,10 @@ type Stream struct {
 	// FromBroker makes the spouts read a topic on the topology's brokers,
 	// which a feeder node fills, instead of generating their sentences.
 	FromBroker bool
+	// Sink is where the sink also writes the counts: "" (only its state),
+	// "console" (the workers' stdout) or "db" (a key per word in the
+	// topology's db).
+	Sink string
 }
 
 // maxSentences keeps the expected counts computable in a moment.
@@ -31,7 +35,7 @@ func decodeStream(d *yamlx.Decoder, n *yaml.Node, path string) Stream {
 	if n == nil {
 		return out
 	}
-	m, ok := d.Mapping(n, path, "sentences_per_spout", "rate", "fail_rate", "state", "source")
+	m, ok := d.Mapping(n, path, "sentences_per_spout", "rate", "fail_rate", "state", "source", "sink")
 	if !ok {
 		return out
 	}
@@ -78,6 +82,17 @@ func decodeStream(d *yamlx.Decoder, n *yaml.Node, path string) Stream {
 				out.FromBroker = true
 			default:
 				d.Errorf(vn, yamlx.Field(path, "source"), `must be "generator" (sentences made by the spouts) or "broker" (a topic on the topology's brokers), got %q`, v)
+			}
+		}
+	}
+	if vn := m["sink"]; vn != nil {
+		if v, ok := d.String(vn, yamlx.Field(path, "sink")); ok {
+			switch v {
+			case "none":
+			case "console", "db":
+				out.Sink = v
+			default:
+				d.Errorf(vn, yamlx.Field(path, "sink"), `must be "none", "console" (the workers' output) or "db" (a key per word in the topology's db), got %q`, v)
 			}
 		}
 	}

@@ -218,12 +218,13 @@ func TestParseErrors(t *testing.T) {
 			`t.yaml:3:60: dns.fall: must be between 1 and 100, got 0`,
 			`t.yaml:3:63: dns.rize: unknown field (did you mean "rise"?)`,
 		}},
-		{"stream bounds", "regions:\n  - {name: a, subnet: 10.0.0.0/24}\nstream: {sentences_per_spout: 0, rate: -1, fail_rate: 1, state: disk, source: kafka}\n", []string{
+		{"stream bounds", "regions:\n  - {name: a, subnet: 10.0.0.0/24}\nstream: {sentences_per_spout: 0, rate: -1, fail_rate: 1, state: disk, source: kafka, sink: file}\n", []string{
 			`t.yaml:3:31: stream.sentences_per_spout: must be between 1 and 100000000, got 0`,
 			`t.yaml:3:40: stream.rate: must be between 0 and 10000000, got -1`,
 			`t.yaml:3:55: stream.fail_rate: must be in [0, 1), got 1`,
 			`t.yaml:3:65: stream.state: must be "memory" (the master's) or "db" (the topology's db nodes), got "disk"`,
 			`t.yaml:3:79: stream.source: must be "generator" (sentences made by the spouts) or "broker" (a topic on the topology's brokers), got "kafka"`,
+			`t.yaml:3:92: stream.sink: must be "none", "console" (the workers' output) or "db" (a key per word in the topology's db), got "file"`,
 		}},
 		{"missing name and subnet", "regions:\n  - nodes: []\n", []string{
 			`t.yaml:2:5: regions[0].name: required`,
@@ -389,10 +390,10 @@ func TestRoundTrip(t *testing.T) {
 	assert.False(t, two.HasRole("geodns"))
 	stream, err := Load("stream.yaml")
 	require.NoError(t, err)
-	assert.Equal(t, Stream{SentencesPerSpout: 10000, Rate: 200}, stream.Stream)
+	assert.Equal(t, Stream{SentencesPerSpout: 10000, Rate: 200, Sink: "console"}, stream.Stream)
 	fed, err := Load("stream-broker.yaml")
 	require.NoError(t, err)
-	assert.True(t, fed.Stream.FromBroker)
+	assert.Equal(t, Stream{SentencesPerSpout: 10000, Rate: 200, StateInDB: true, FromBroker: true, Sink: "db"}, fed.Stream)
 	for _, top := range []*Topology{Default(), two, geo, stream, fed} {
 		data, err := yaml.Marshal(top)
 		require.NoError(t, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/faultline/faultline/nodes"
 	"github.com/faultline/faultline/nodes/broker/client"
 	"github.com/faultline/faultline/nodes/broker/protocol"
+	"github.com/faultline/faultline/nodes/db/dbclient"
 	"github.com/faultline/faultline/nodes/nodekit"
 	"github.com/faultline/faultline/nodes/stream/cluster"
 	"github.com/faultline/faultline/nodes/stream/engine"
@@ -74,6 +75,36 @@ func (t *topologyFlags) config(c *client.Client) wordcount.Config {
 
 func (t *topologyFlags) build(c *client.Client) (*topo.Topology, error) {
 	return wordcount.Build(t.config(c))
+}
+
+// sinkFlags say where the sink writes the counts besides its state.
+type sinkFlags struct {
+	to string
+	db string
+}
+
+func (f *sinkFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.to, "sink", "none", "where the sink also writes the counts: none, console (a line per checkpoint on stdout) or db (a key per word, see --sink-db)")
+	fs.StringVar(&f.db, "sink-db", "", "db node URLs (http://host:port,...) for --sink db")
+}
+
+func (f *sinkFlags) writer() (wordcount.CountWriter, error) {
+	switch f.to {
+	case "none":
+		return nil, nil
+	case "console":
+		return wordcount.Console{W: os.Stdout, Now: time.Now}, nil
+	case "db":
+		if f.db == "" {
+			return nil, fmt.Errorf("%w: --sink db needs --sink-db", nodes.ErrUsage)
+		}
+		m, err := dbclient.NewMulti(strings.Split(f.db, ","), 2*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --sink-db: %v", nodes.ErrUsage, err)
+		}
+		return wordcount.DB{Nodes: m}, nil
+	}
+	return nil, fmt.Errorf("%w: --sink %q: want none, console or db", nodes.ErrUsage, f.to)
 }
 
 // brokerClient is a client of --brokers, or nil without them.
@@ -186,6 +217,8 @@ func runWorker(ctx context.Context, args []string) error {
 	timeout := fs.Duration("message-timeout", 10*time.Second, "time before an unfinished sentence is replayed")
 	maxPending := fs.Int("max-pending", 2000, "unacked sentences per spout task")
 	heartbeat := fs.Duration("heartbeat", 500*time.Millisecond, "heartbeat period")
+	var sf sinkFlags
+	sf.bind(fs)
 	db := fs.String("db", "", "db node URLs (http://host:port,...) where the worker keeps its tasks' checkpoints itself; empty: at the master")
 	if err := nodekit.Parse(fs, args); err != nil {
 		return err
@@ -201,7 +234,13 @@ func runWorker(ctx context.Context, args []string) error {
 	if bc != nil {
 		defer bc.Close()
 	}
-	tp, err := tf.build(bc)
+	cfg := tf.config(bc)
+	sink, err := sf.writer()
+	if err != nil {
+		return fmt.Errorf("stream worker: %w", err)
+	}
+	cfg.Sink = sink
+	tp, err := wordcount.Build(cfg)
 	if err != nil {
 		return fmt.Errorf("stream worker: %w", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/faultline/faultline/nodes/db/dbclient"
@@ -31,13 +30,9 @@ import (
 // task is assigned elsewhere its writes fail instead of overwriting the new
 // owner's state.
 type DBStore struct {
-	prefix  string
-	owner   string // worker id whose checkpoints this store writes; "" for the master
-	timeout time.Duration
-	clients []*dbclient.Client
-
-	mu   sync.Mutex
-	good int // the client that answered last, tried first
+	prefix string
+	owner  string // worker id whose checkpoints this store writes; "" for the master
+	db     *dbclient.Multi
 }
 
 // DBStoreOption configures a DBStore.
@@ -50,52 +45,21 @@ func WithOwner(id string) DBStoreOption { return func(s *DBStore) { s.owner = id
 // NewDBStore returns a store on the db nodes at endpoints
 // ("http://host:port"), keeping its keys under prefix.
 func NewDBStore(endpoints []string, prefix string, opts ...DBStoreOption) (*DBStore, error) {
-	if len(endpoints) == 0 {
-		return nil, errors.New("db store: no db endpoints")
+	// 2 s per node: the next one is tried long before a message times out.
+	db, err := dbclient.NewMulti(endpoints, 2*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("db store: %w", err)
 	}
-	// A db node cut off from the others does not answer at all; the next
-	// one must be tried long before a message times out.
-	s := &DBStore{prefix: prefix, timeout: 2 * time.Second}
+	s := &DBStore{prefix: prefix, db: db}
 	for _, o := range opts {
 		o(s)
-	}
-	for _, e := range endpoints {
-		s.clients = append(s.clients, dbclient.New(e))
 	}
 	return s, nil
 }
 
-// do runs op on the db nodes in turn, from the one that answered last,
-// until one answers definitely (a missing key or a failed comparison is an
-// answer).
-func (s *DBStore) do(ctx context.Context, op func(context.Context, *dbclient.Client) error) error {
-	s.mu.Lock()
-	first := s.good
-	s.mu.Unlock()
-	var errs []error
-	for i := range s.clients {
-		k := (first + i) % len(s.clients)
-		octx, cancel := context.WithTimeout(ctx, s.timeout)
-		err := op(octx, s.clients[k])
-		cancel()
-		var conflict *dbclient.ConflictError
-		if err == nil || errors.Is(err, dbclient.ErrNotFound) || errors.As(err, &conflict) {
-			s.mu.Lock()
-			s.good = k
-			s.mu.Unlock()
-			return err
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return fmt.Errorf("db store: every node failed: %w", errors.Join(errs...))
-}
-
 func (s *DBStore) get(ctx context.Context, key string) (string, bool, error) {
 	var val string
-	err := s.do(ctx, func(ctx context.Context, c *dbclient.Client) error {
+	err := s.db.Do(ctx, func(ctx context.Context, c *dbclient.Client) error {
 		r, err := c.Get(ctx, s.prefix+key, dbclient.Linearizable)
 		val = r.Value
 		return err
@@ -107,7 +71,7 @@ func (s *DBStore) get(ctx context.Context, key string) (string, bool, error) {
 }
 
 func (s *DBStore) batch(ctx context.Context, ops []dbclient.Op) error {
-	return s.do(ctx, func(ctx context.Context, c *dbclient.Client) error {
+	return s.db.Do(ctx, func(ctx context.Context, c *dbclient.Client) error {
 		_, err := c.Batch(ctx, ops)
 		return err
 	})

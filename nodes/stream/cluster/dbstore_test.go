@@ -57,7 +57,7 @@ func TestMasterStateSurvivesInTheDB(t *testing.T) {
 	none, err := NewDBStore([]string{dead}, "x")
 	require.NoError(t, err)
 	_, err = none.Assignments().Load(ctx)
-	assert.ErrorContains(t, err, "every node failed")
+	assert.ErrorContains(t, err, "every db node failed")
 }
 
 func deadAddr(t *testing.T) string {

@@ -235,6 +235,7 @@ func (w *Worker) runBolt(ctx context.Context, id int32, c *topo.Component, in *i
 	bolt := w.topo.NewBolt(id)
 	cs := w.comps[c.Name]
 	stateful, _ := bolt.(topo.Stateful)
+	flusher, _ := bolt.(topo.Flusher)
 	seen := dedup{}
 	if stateful != nil {
 		data, err := w.loadCheckpoint(ctx, id)
@@ -272,6 +273,9 @@ func (w *Worker) runBolt(ctx context.Context, id int32, c *topo.Component, in *i
 			return nil
 		case <-tick:
 			if saving != nil {
+				continue
+			}
+			if flusher != nil && flusher.Flush(ctx) != nil {
 				continue
 			}
 			seen.prune()

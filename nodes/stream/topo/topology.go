@@ -1,6 +1,7 @@
 package topo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -42,6 +43,15 @@ type Bolt interface {
 type Stateful interface {
 	Snapshot() ([]byte, error)
 	Restore(data []byte) error
+}
+
+// Flusher is implemented by stateful sinks that write to the outside world
+// (a console, a database). The engine calls Flush before each checkpoint,
+// so the inputs a checkpoint acks have reached the outside first
+// (at-least-once there; exact when the writes are idempotent). An error
+// skips that checkpoint: the acks wait for the next one.
+type Flusher interface {
+	Flush(ctx context.Context) error
 }
 
 // Idempotent is implemented by Stateful bolts that may apply a tuple twice

@@ -4,6 +4,7 @@
 package wordcount
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -33,7 +34,10 @@ type Config struct {
 	Rate float64
 	// Source builds spout task index's spout, reading at most limit
 	// messages (0: without end); nil: the built-in sentence generator.
-	Source    func(index int, limit uint64) topo.Spout
+	Source func(index int, limit uint64) topo.Spout
+	// Sink is where the sink also writes the counts (a console, the db);
+	// nil: it only keeps them in its checkpointed state.
+	Sink      CountWriter
 	Spouts    int
 	Splitters int
 	Counters  int
@@ -59,7 +63,7 @@ func Build(c Config) (*topo.Topology, error) {
 	b.Bolt("count", c.Counters, []string{"word", "count"}, func(t topo.Task) topo.Bolt {
 		return &CountBolt{Counts: map[string]int64{}, fail: failer(c.FailRate, t.ID)}
 	}).Fields("split", "word")
-	b.Sink("sink", 1, func(topo.Task) topo.Bolt { return &Sink{Counts: map[string]int64{}} }).Global("count")
+	b.Sink("sink", 1, func(topo.Task) topo.Bolt { return NewSink(c.Sink) }).Global("count")
 	return b.Build()
 }
 
@@ -195,15 +199,41 @@ func (b *CountBolt) Restore(data []byte) error { return decodeInto(data, b.Count
 
 // Sink keeps the highest count seen per word: counts only grow, and a
 // replay never reports more than the true count, so the maximum is exact
-// once every message is acked.
-type Sink struct{ Counts map[string]int64 }
+// once every message is acked. With a CountWriter it also writes the
+// counts that changed to the outside before each checkpoint.
+type Sink struct {
+	Counts map[string]int64
+	out    CountWriter
+	dirty  map[string]int64 // changed since the last write out
+}
+
+// NewSink returns a sink writing to out (nil: nowhere).
+func NewSink(out CountWriter) *Sink {
+	return &Sink{Counts: map[string]int64{}, out: out, dirty: map[string]int64{}}
+}
 
 // Execute records one (word, count).
 func (s *Sink) Execute(in *topo.Tuple, _ *topo.Emitter) error {
 	w, n := in.Value(0).Str(), in.Value(1).Int()
 	if n > s.Counts[w] {
 		s.Counts[w] = n
+		if s.out != nil {
+			s.dirty[w] = n
+		}
 	}
+	return nil
+}
+
+// Flush writes the counts that changed; the engine calls it before the
+// checkpoint that acks them.
+func (s *Sink) Flush(ctx context.Context) error {
+	if s.out == nil || len(s.dirty) == 0 {
+		return nil
+	}
+	if err := s.out.WriteCounts(ctx, s.dirty); err != nil {
+		return err
+	}
+	clear(s.dirty)
 	return nil
 }
 
@@ -211,6 +241,9 @@ func (s *Sink) Execute(in *topo.Tuple, _ *topo.Emitter) error {
 func (s *Sink) Idempotent() {}
 
 func (s *Sink) Snapshot() ([]byte, error) { return EncodeCounts(s.Counts), nil }
+
+// Restore needs not write anything out: the sink flushes before every
+// checkpoint, so the outside already holds at least the restored counts.
 func (s *Sink) Restore(data []byte) error { return decodeInto(data, s.Counts) }
 
 // EncodeCounts serialises counts, words sorted so equal maps encode equally.
