@@ -59,6 +59,16 @@ type compStats struct {
 	emitted, executed, acked, failed, replayed, complete, busy float64
 }
 
+// field is where metric stream_component_<metric> goes, nil for one this
+// observer does not use.
+func (c *compStats) field(metric string) *float64 {
+	return map[string]*float64{
+		"emitted_total": &c.emitted, "executed_total": &c.executed, "acked_total": &c.acked,
+		"failed_total": &c.failed, "replayed_total": &c.replayed,
+		"complete_seconds_total": &c.complete, "busy_seconds_total": &c.busy,
+	}[metric]
+}
+
 // since is what c did after prev, a counter that went down meaning its
 // process restarted.
 func (c compStats) since(prev compStats) compStats {
@@ -192,21 +202,8 @@ func (o *streamObserver) workerStats(ctx context.Context, w topology.NodePlan) (
 				return workerStats{}, fmt.Errorf("%s: %s: %w", w.Name, name, err)
 			}
 			c := st.comps[comp]
-			switch metric {
-			case "emitted_total":
-				c.emitted = f
-			case "executed_total":
-				c.executed = f
-			case "acked_total":
-				c.acked = f
-			case "failed_total":
-				c.failed = f
-			case "replayed_total":
-				c.replayed = f
-			case "complete_seconds_total":
-				c.complete = f
-			case "busy_seconds_total":
-				c.busy = f
+			if dst := c.field(metric); dst != nil {
+				*dst = f
 			}
 			st.comps[comp] = c
 			continue

@@ -46,14 +46,7 @@ func TestSinkWritesOutExactly(t *testing.T) {
 	cfg.FailRate, cfg.Sink = 0.01, outside
 	tp, err := Build(cfg)
 	require.NoError(t, err)
-	store := engine.NewMemStateStore()
-	wctx, stop := context.WithCancel(ctx)
-	w := engine.Start(wctx, "local", tp, nil,
-		engine.WithAcking(time.Second, 200), engine.WithStateStore(store), engine.WithCheckpointEvery(20*time.Millisecond))
-	require.NoError(t, w.Apply(engine.LocalAssignment(tp, 2, "local")))
-	waitDone(t, ctx, store, tp, cfg.PerSpout)
-	stop()
-	w.Wait()
+	runLocal(t, ctx, tp, cfg.PerSpout, engine.NewMemStateStore(), engine.WithAcking(time.Second, 200), engine.WithCheckpointEvery(20*time.Millisecond))
 
 	outside.mu.Lock()
 	defer outside.mu.Unlock()

@@ -35,6 +35,19 @@ func waitDone(t *testing.T, ctx context.Context, store engine.StateStore, tp *to
 	}
 }
 
+// runLocal runs tp on one worker until every message of its spouts is
+// acked, and returns the stopped worker.
+func runLocal(t *testing.T, ctx context.Context, tp *topo.Topology, perSpout uint64, store engine.StateStore, opts ...engine.Option) *engine.Worker {
+	t.Helper()
+	wctx, stop := context.WithCancel(ctx)
+	w := engine.Start(wctx, "local", tp, nil, append([]engine.Option{engine.WithStateStore(store)}, opts...)...)
+	require.NoError(t, w.Apply(engine.LocalAssignment(tp, 2, "local")))
+	waitDone(t, ctx, store, tp, perSpout)
+	stop()
+	w.Wait()
+	return w
+}
+
 // results reads the sink's counts and each count task's counts from the
 // checkpoints.
 func results(t *testing.T, ctx context.Context, store engine.StateStore, tp *topo.Topology) (map[string]int64, []map[string]int64) {
@@ -92,14 +105,8 @@ func TestWordCountExactInProcess(t *testing.T) {
 			tp, err := Build(cfg)
 			require.NoError(t, err)
 			store := engine.NewMemStateStore()
-			wctx, stop := context.WithCancel(ctx)
-			w := engine.Start(wctx, "local", tp, nil,
-				engine.WithAcking(time.Second, 200), engine.WithStateStore(store),
-				engine.WithCheckpointEvery(50*time.Millisecond), engine.WithLoss(tc.loss))
-			require.NoError(t, w.Apply(engine.LocalAssignment(tp, 2, "local")))
-			waitDone(t, ctx, store, tp, tc.perSpout)
-			stop()
-			w.Wait()
+			w := runLocal(t, ctx, tp, tc.perSpout, store,
+				engine.WithAcking(time.Second, 200), engine.WithCheckpointEvery(50*time.Millisecond), engine.WithLoss(tc.loss))
 
 			sink, per := results(t, ctx, store, tp)
 			checkExact(t, Expected(cfg.Spouts, tc.perSpout), sink, per)
@@ -209,14 +216,7 @@ func TestWordCountExactWithSlowBatchingStore(t *testing.T) {
 	tp, err := Build(cfg)
 	require.NoError(t, err)
 	store := &slowStore{MemStateStore: engine.NewMemStateStore(), failEvery: 7}
-	wctx, stop := context.WithCancel(ctx)
-	w := engine.Start(wctx, "local", tp, nil,
-		engine.WithAcking(2*time.Second, 200), engine.WithStateStore(store),
-		engine.WithCheckpointEvery(50*time.Millisecond))
-	require.NoError(t, w.Apply(engine.LocalAssignment(tp, 2, "local")))
-	waitDone(t, ctx, store, tp, cfg.PerSpout)
-	stop()
-	w.Wait()
+	runLocal(t, ctx, tp, cfg.PerSpout, store, engine.WithAcking(2*time.Second, 200), engine.WithCheckpointEvery(50*time.Millisecond))
 
 	sink, per := results(t, ctx, store, tp)
 	checkExact(t, Expected(cfg.Spouts, cfg.PerSpout), sink, per)
