@@ -426,16 +426,21 @@ func (o *streamObserver) report(ctx context.Context, sum *results.Summary) error
 	}
 	st.Components = o.components(tp, busy)
 	for _, f := range sum.Faults {
-		if f.InjectedAt < 0 || !slices.ContainsFunc(f.Targets, func(t string) bool {
-			return slices.ContainsFunc(o.workers, func(w topology.NodePlan) bool { return w.Name == t })
-		}) {
-			continue
+		// A fault on a region (down, isolated) takes its workers too, and
+		// below its master.
+		var hit []string
+		for _, w := range o.workers {
+			if slices.Contains(f.Targets, w.Name) || slices.Contains(f.Targets, w.Region) {
+				hit = append(hit, w.Name)
+			}
 		}
-		st.Kills = append(st.Kills, results.StreamKill{Workers: f.Targets, InjectedAt: f.InjectedAt})
+		if f.InjectedAt >= 0 && len(hit) > 0 {
+			st.Kills = append(st.Kills, results.StreamKill{Workers: hit, InjectedAt: f.InjectedAt})
+		}
 	}
 	st.RecoveryS = results.StreamRecovery(st.Series, st.Kills, st.InputPerS)
 	for _, f := range sum.Faults {
-		if f.InjectedAt >= 0 && slices.Contains(f.Targets, o.master.Name) {
+		if f.InjectedAt >= 0 && (slices.Contains(f.Targets, o.master.Name) || slices.Contains(f.Targets, o.master.Region)) {
 			healed := f.HealedAt
 			if healed < 0 {
 				healed = sum.EndedAt.Sub(o.r.start).Seconds()
