@@ -53,6 +53,11 @@ const (
 	// recoveredFor: p95 must be back under the SLO this many seconds in a
 	// row to count as recovered.
 	recoveredFor = 3
+	// sloErrorShare: past this share of failed requests a second breaks a
+	// p95 SLO however fast the failures were (more than 5% of its requests
+	// got no answer in time). An lb answering 502 at once would otherwise
+	// pass for a recovery, or a calm to scale in on.
+	sloErrorShare = 0.05
 )
 
 type autoscaler struct {
@@ -193,7 +198,9 @@ func (a *autoscaler) loop(ctx context.Context, sr *scaledRegion) error {
 func (a *autoscaler) step(ctx context.Context, sr *scaledRegion) error {
 	now := time.Now()
 	pol := sr.pol
-	p95, reqs := a.r.rec.Quantile(pol.Region, now.Add(-(p95Window+1)*time.Second), now.Add(-time.Second), 95)
+	from, to := now.Add(-(p95Window+1)*time.Second), now.Add(-time.Second)
+	p95, reqs := a.r.rec.Quantile(pol.Region, from, to, 95)
+	errs := a.r.rec.Errors(pol.Region, from, to.Add(-time.Second)) // the same seconds: Errors includes both ends
 	util, err := sr.utilisation(ctx)
 	if err != nil {
 		return fmt.Errorf("read utilisation: %w", err)
@@ -206,7 +213,7 @@ func (a *autoscaler) step(ctx context.Context, sr *scaledRegion) error {
 	for _, u := range sr.util {
 		avgUtil += u / float64(len(sr.util))
 	}
-	d := decide(pol, reading{nodes: len(sr.nodes), p95: p95, requests: reqs, util: avgUtil},
+	d := decide(pol, reading{nodes: len(sr.nodes), p95: p95, requests: reqs, errors: errs, util: avgUtil},
 		now.Sub(sr.last) >= pol.Cooldown, sr.calm, now)
 	sr.calm = d.calm
 	switch {
@@ -223,6 +230,7 @@ type reading struct {
 	nodes    int     // web nodes in rotation
 	p95      float64 // ms over the last seconds
 	requests int64   // behind that p95; 0: no figure
+	errors   int64   // failed among them
 	util     float64 // busy share of the nodes' cores, averaged
 }
 
@@ -242,7 +250,8 @@ type decision struct {
 func decide(pol scenarios.Autoscale, in reading, cooled bool, calmSince, now time.Time) decision {
 	slo := float64(pol.P95) / float64(time.Millisecond)
 	n := in.nodes
-	breach := pol.P95 > 0 && in.requests > 0 && in.p95 > slo
+	failing := in.requests > 0 && float64(in.errors) > sloErrorShare*float64(in.requests)
+	breach := pol.P95 > 0 && in.requests > 0 && (in.p95 > slo || failing)
 	busy := pol.Utilization > 0 && in.util > pol.Utilization
 	if breach || busy {
 		if n >= pol.Max || !cooled {
@@ -250,7 +259,11 @@ func decide(pol scenarios.Autoscale, in reading, cooled bool, calmSince, now tim
 		}
 		want := n + 1
 		var reason []string
-		if breach {
+		switch {
+		case breach && failing:
+			// Failures say nothing of how much capacity is missing.
+			reason = append(reason, fmt.Sprintf("%.0f%% of requests failed", 100*float64(in.errors)/float64(in.requests)))
+		case breach:
 			// Proportional, at most doubling: past capacity p95 grows
 			// with the queue, not with the missing capacity.
 			want = max(want, int(math.Ceil(float64(n)*min(in.p95/slo, 2))))
@@ -262,7 +275,7 @@ func decide(pol scenarios.Autoscale, in reading, cooled bool, calmSince, now tim
 		}
 		return decision{add: min(want, pol.Max) - n, reason: strings.Join(reason, ", ")}
 	}
-	calm := n > pol.Min && (pol.P95 == 0 || (in.requests > 0 && in.p95 < slo*scaleInCalm)) &&
+	calm := n > pol.Min && !failing && (pol.P95 == 0 || (in.requests > 0 && in.p95 < slo*scaleInCalm)) &&
 		(pol.Utilization == 0 || in.util*float64(n)/float64(n-1) < pol.Utilization)
 	if !calm {
 		return decision{}
@@ -538,7 +551,8 @@ func (a *autoscaler) stats(sr *scaledRegion) results.AutoscaleStats {
 	if sr.pol.P95 <= 0 {
 		return st
 	}
-	// Breach and recovery per recorded second of p95.
+	// Breach and recovery per recorded second of p95; a second in which
+	// more than sloErrorShare of the requests failed breaks the SLO.
 	slo := float64(sr.pol.P95) / float64(time.Millisecond)
 	end := int(math.Ceil(a.r.sc.Duration.Seconds()))
 	good := 0
@@ -548,13 +562,14 @@ func (a *autoscaler) stats(sr *scaledRegion) results.AutoscaleStats {
 		if reqs == 0 {
 			continue
 		}
+		met := p95 <= slo && float64(a.r.rec.Errors(region, from, from)) <= sloErrorShare*float64(reqs)
 		if st.BreachS < 0 {
-			if p95 > slo {
+			if !met {
 				st.BreachS = float64(s)
 			}
 			continue
 		}
-		if p95 <= slo {
+		if met {
 			good++
 			if good == recoveredFor && st.RecoverS < 0 {
 				st.RecoverS = float64(s-recoveredFor+1) - st.BreachS

@@ -158,6 +158,9 @@ func attackSpec(l scenarios.LoadSpec, target string, d time.Duration, seed int64
 	if st := l.Step; st != nil {
 		spec.Step = &loadgen.Step{From: st.From, By: st.By, Max: st.Max, Every: st.Every}
 	}
+	for _, p := range l.Phases {
+		spec.Phases = append(spec.Phases, loadgen.Phase{For: p.For, From: p.From, To: p.To})
+	}
 	if u := l.Users; u != nil {
 		spec.Users = &loadgen.Users{N: u.N, Think: u.Think, Exponential: u.Exponential, Seed: seed}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -46,6 +47,8 @@ func (s AttackSpec) schedule() (schedule, error) {
 			return nil, fmt.Errorf("step every %v: must be at least %v", st.Every, minStepEvery)
 		}
 		return newStepSchedule(st, d), nil
+	case s.Phases != nil:
+		return newPhaseSchedule(s.Phases, d)
 	}
 	if !(s.Rate >= minRate && s.Rate <= maxRate) {
 		return nil, fmt.Errorf("rate %v: must be in [%v, %v] req/s", s.Rate, minRate, maxRate)
@@ -87,12 +90,14 @@ func (r rampSchedule) rate(t time.Duration) float64 {
 
 func (r rampSchedule) total() uint64 { return floorHits((r.from + r.to) / 2 * r.d.Seconds()) }
 
-// due solves a·t² + b·t = n+1 for t in the form that stays exact when a is
-// zero or negative (a ramp down).
-func (r rampSchedule) due(n uint64) time.Duration {
-	a := (r.to - r.from) / (2 * r.d.Seconds())
-	b := r.from
-	k := float64(n + 1)
+func (r rampSchedule) due(n uint64) time.Duration { return rampDue(r.from, r.to, r.d, float64(n+1)) }
+
+// rampDue is when a ramp from→to over d has sent k requests: it solves
+// a·t² + b·t = k for t in the form that stays exact when a is zero or
+// negative (a ramp down).
+func rampDue(from, to float64, d time.Duration, k float64) time.Duration {
+	a := (to - from) / (2 * d.Seconds())
+	b := from
 	disc := max(b*b+4*a*k, 0) // rounding can dip below 0 at a ramp down's last hit
 	t := 2 * k / (b + math.Sqrt(disc))
 	return time.Duration(t * float64(time.Second))
@@ -143,6 +148,81 @@ func (s stepSchedule) due(n uint64) time.Duration {
 
 func (s stepSchedule) String() string {
 	return fmt.Sprintf("step %.6g/s +%.6g every %v up to %.6g/s", s.spec.From, s.spec.By, s.every, s.spec.Max)
+}
+
+// phaseSchedule runs its phases one after another, each a ramp (or a
+// constant rate) of its own; it sends nothing past the last one.
+type phaseSchedule struct {
+	phases []Phase
+	start  []time.Duration // of each phase
+	cum    []float64       // requests due before each phase
+	tot    uint64
+}
+
+func newPhaseSchedule(ps []Phase, d time.Duration) (phaseSchedule, error) {
+	s := phaseSchedule{phases: ps}
+	var at time.Duration
+	h := 0.0
+	for i, p := range ps {
+		switch {
+		case p.For <= 0:
+			return s, fmt.Errorf("phase %d: for %v: must be positive", i+1, p.For)
+		case !(p.From >= 0 && p.From <= maxRate && p.To >= 0 && p.To <= maxRate):
+			return s, fmt.Errorf("phase %d: rate %v→%v: must be in [0, %v] req/s", i+1, p.From, p.To, maxRate)
+		}
+		s.start = append(s.start, at)
+		s.cum = append(s.cum, h)
+		at += p.For
+		h += (p.From + p.To) / 2 * p.For.Seconds()
+	}
+	switch {
+	case len(ps) == 0:
+		return s, fmt.Errorf("phases: none")
+	case at > d:
+		return s, fmt.Errorf("phases last %v, longer than the attack's %v", at, d)
+	}
+	s.tot = floorHits(h)
+	return s, nil
+}
+
+func (s phaseSchedule) total() uint64 { return s.tot }
+
+// at is the phase running at elapsed t (the last one from its start on).
+func (s phaseSchedule) at(t time.Duration) int {
+	return max(sort.Search(len(s.start), func(i int) bool { return s.start[i] > t })-1, 0)
+}
+
+func (s phaseSchedule) rate(t time.Duration) float64 {
+	i := s.at(t)
+	p := s.phases[i]
+	if t >= s.start[i]+p.For {
+		return 0 // past the last phase
+	}
+	return rampSchedule{from: p.From, to: p.To, d: p.For}.rate(t - s.start[i])
+}
+
+func (s phaseSchedule) due(n uint64) time.Duration {
+	k := float64(n + 1)
+	// The last phase whose start count is below k holds request n (phases
+	// that send nothing have the same start count as the next one).
+	i := max(sort.Search(len(s.cum), func(i int) bool { return s.cum[i] >= k })-1, 0)
+	p := s.phases[i]
+	if p.From == 0 && p.To == 0 {
+		return s.start[i] // reached only through float rounding at the very end
+	}
+	return s.start[i] + min(rampDue(p.From, p.To, p.For, k-s.cum[i]), p.For)
+}
+
+func (s phaseSchedule) String() string {
+	parts := make([]string, len(s.phases))
+	for i, p := range s.phases {
+		if p.From == p.To {
+			parts[i] = fmt.Sprintf("%.6g/s for %v", p.From, p.For)
+		} else {
+			parts[i] = fmt.Sprintf("%.6g→%.6g/s over %v", p.From, p.To, p.For)
+		}
+	}
+	return "phases " + strings.Join(parts, ", then ")
 }
 
 // pacer paces vegeta by a schedule and stops after its count. A loadgen

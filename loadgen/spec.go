@@ -35,7 +35,7 @@ const minStepEvery = 100 * time.Millisecond
 
 // AttackSpec describes one attack. Exactly one load model is set: Rate (a
 // constant open model, the zero-value default of the fields below), Ramp,
-// Step or Users.
+// Step, Phases or Users.
 type AttackSpec struct {
 	Target   string        // base URL, e.g. http://10.201.1.10:8080 or http://app.faultline.test:8080
 	Workload string        // a name from Workloads()
@@ -46,9 +46,10 @@ type AttackSpec struct {
 	// regions start together. Zero means now.
 	StartAt time.Time
 
-	Ramp  *Ramp  `json:",omitempty"`
-	Step  *Step  `json:",omitempty"`
-	Users *Users `json:",omitempty"`
+	Ramp   *Ramp   `json:",omitempty"`
+	Step   *Step   `json:",omitempty"`
+	Phases []Phase `json:",omitempty"`
+	Users  *Users  `json:",omitempty"`
 
 	// Resolvers are DNS servers ("host:port"), tried in order, that resolve
 	// a Target given by name; answers are cached for their TTL. Empty: the
@@ -68,6 +69,16 @@ type Ramp struct {
 type Step struct {
 	From, By, Max float64
 	Every         time.Duration
+}
+
+// Phase is one stretch of a phased open model: the rate goes linearly from
+// From to To requests per second over For (From == To: a constant rate).
+// Phases run one after another from the attack's start; past the last one
+// the attack sends nothing. They shape a load step mid-run: a quiet
+// baseline, a jump, then a decline.
+type Phase struct {
+	For      time.Duration
+	From, To float64
 }
 
 // Users is the closed model: N users, each sending a request, waiting for
@@ -103,13 +114,13 @@ func (s AttackSpec) Validate() error {
 		}
 	}
 	models := 0
-	for _, set := range []bool{s.Rate != 0, s.Ramp != nil, s.Step != nil, s.Users != nil} {
+	for _, set := range []bool{s.Rate != 0, s.Ramp != nil, s.Step != nil, s.Phases != nil, s.Users != nil} {
 		if set {
 			models++
 		}
 	}
 	if models != 1 {
-		return fmt.Errorf("load model: set exactly one of rate, ramp, step and users (%d set)", models)
+		return fmt.Errorf("load model: set exactly one of rate, ramp, step, phases and users (%d set)", models)
 	}
 	if s.Users != nil {
 		return s.Users.validate(s.Workload)

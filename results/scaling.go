@@ -24,7 +24,8 @@ type ScalingEvent struct {
 // AutoscaleStats is what the autoscaler's acceptance is judged on, per region.
 type AutoscaleStats struct {
 	// BreachS is when the region's p95 first went above the policy's SLO
-	// (-1: never).
+	// (-1: never). A second in which more than 5% of the requests failed
+	// breaks the SLO however fast they failed, here and in RecoverS.
 	BreachS float64 `json:"breach_s"`
 	// FirstHealthyS is from the breach to the first added node in rotation
 	// (-1: none added after a breach).
@@ -98,6 +99,7 @@ func init() {
 	}
 	// The worst region's figure without a region; -1 figures (never
 	// happened) read as +Inf so that a check on them fails.
+	stat("autoscale_breach_s", func(a AutoscaleStats) float64 { return a.BreachS })
 	stat("autoscale_first_healthy_s", func(a AutoscaleStats) float64 { return a.FirstHealthyS })
 	stat("autoscale_recover_s", func(a AutoscaleStats) float64 { return a.RecoverS })
 	stat("autoscale_scale_in_errors", func(a AutoscaleStats) float64 { return float64(a.ScaleInErrors) })

@@ -26,13 +26,14 @@ type fileScenario struct {
 }
 
 type fileLoad struct {
-	Regions  []string   `yaml:"regions,flow"`
-	Rate     float64    `yaml:"rate,omitempty"`
-	Ramp     *fileRamp  `yaml:"ramp,omitempty,flow"`
-	Step     *fileStep  `yaml:"step,omitempty,flow"`
-	Users    *fileUsers `yaml:"users,omitempty,flow"`
-	Workload string     `yaml:"workload"`
-	Timeout  string     `yaml:"timeout"`
+	Regions  []string    `yaml:"regions,flow"`
+	Rate     float64     `yaml:"rate,omitempty"`
+	Ramp     *fileRamp   `yaml:"ramp,omitempty,flow"`
+	Step     *fileStep   `yaml:"step,omitempty,flow"`
+	Phases   []filePhase `yaml:"phases,omitempty"`
+	Users    *fileUsers  `yaml:"users,omitempty,flow"`
+	Workload string      `yaml:"workload"`
+	Timeout  string      `yaml:"timeout"`
 }
 
 type fileRamp struct {
@@ -45,6 +46,12 @@ type fileStep struct {
 	By    float64 `yaml:"by"`
 	Every string  `yaml:"every"`
 	Max   float64 `yaml:"max"`
+}
+
+type filePhase struct {
+	For  string    `yaml:"for"`
+	Rate float64   `yaml:"rate,omitempty"`
+	Ramp *fileRamp `yaml:"ramp,omitempty,flow"`
 }
 
 type fileUsers struct {
@@ -99,6 +106,13 @@ func (s *Scenario) MarshalYAML() (any, error) {
 		}
 		if st := l.Step; st != nil {
 			fl.Step = &fileStep{From: st.From, By: st.By, Every: dur(st.Every), Max: st.Max}
+		}
+		for _, p := range l.Phases {
+			fp := filePhase{For: dur(p.For), Rate: p.From}
+			if p.From != p.To {
+				fp = filePhase{For: dur(p.For), Ramp: &fileRamp{From: p.From, To: p.To}}
+			}
+			fl.Phases = append(fl.Phases, fp)
 		}
 		if u := l.Users; u != nil {
 			fl.Users = &fileUsers{N: u.N, Think: dur(u.Think), Exponential: u.Exponential}

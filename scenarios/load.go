@@ -21,6 +21,15 @@ type Step struct {
 	Every         time.Duration
 }
 
+// Phase is one stretch of a phased load: a constant rate (From == To) or a
+// ramp from From to To over For. A load's phases run one after another from
+// the start, so a run can hold a quiet baseline, step up mid-run and
+// decline; past the last phase the load sends nothing.
+type Phase struct {
+	For      time.Duration
+	From, To float64
+}
+
 // Users is the closed model: N users, each waiting for its response and
 // then thinking for Think (exponentially distributed around it when
 // Exponential) before the next request.
@@ -49,7 +58,7 @@ const (
 )
 
 // loadModels are the keys of which a load entry sets exactly one.
-var loadModels = []string{"rate", "ramp", "step", "users"}
+var loadModels = []string{"rate", "ramp", "step", "phases", "users"}
 
 func (v *validator) loads(n *yaml.Node) []LoadSpec {
 	items, _ := v.d.Seq(n, "load")
@@ -112,7 +121,7 @@ func (v *validator) loadModel(it *yaml.Node, m map[string]*yaml.Node, p string, 
 	}
 	switch len(set) {
 	case 0:
-		v.d.Errorf(it, p, "needs a load model: one of rate (req/s), ramp {from, to}, step {from, by, every, max} or users {n, think}")
+		v.d.Errorf(it, p, "needs a load model: one of rate (req/s), ramp {from, to}, step {from, by, every, max}, phases [{for, rate or ramp}, ...] or users {n, think}")
 		return ""
 	case 1:
 	default:
@@ -128,6 +137,8 @@ func (v *validator) loadModel(it *yaml.Node, m map[string]*yaml.Node, p string, 
 		l.Ramp = v.ramp(n, path)
 	case "step":
 		l.Step = v.step(n, path)
+	case "phases":
+		l.Phases = v.phases(n, path)
 	case "users":
 		l.Users = v.users(n, path)
 	}
@@ -204,6 +215,52 @@ func (v *validator) step(n *yaml.Node, path string) *Step {
 		s.Every = e
 	}
 	return s
+}
+
+// phases reads a list of {for, rate} and {for, ramp: {from, to}} stretches;
+// together they must fit in the run.
+func (v *validator) phases(n *yaml.Node, path string) []Phase {
+	items, ok := v.d.Seq(n, path)
+	if !ok {
+		return []Phase{}
+	}
+	if len(items) == 0 {
+		v.d.Errorf(n, path, "needs at least one phase {for, rate} or {for, ramp: {from, to}}")
+	}
+	out := []Phase{}
+	var total time.Duration
+	for i, it := range items {
+		p := yamlx.Index(path, i)
+		m, ok := v.fields(it, p, []string{"for"}, "rate", "ramp")
+		if !ok {
+			continue
+		}
+		var ph Phase
+		if d, ok := v.d.Duration(m["for"], yamlx.Field(p, "for")); ok {
+			if d <= 0 {
+				v.d.Errorf(m["for"], yamlx.Field(p, "for"), "must be positive")
+			}
+			ph.For = d
+			total += d
+		}
+		switch rn, rampN := m["rate"], m["ramp"]; {
+		case rn != nil && rampN != nil:
+			v.d.Errorf(rampN, yamlx.Field(p, "ramp"), "rate and ramp both set: a phase has one")
+		case rn != nil:
+			ph.From, _ = v.rate(rn, yamlx.Field(p, "rate"), true)
+			ph.To = ph.From
+		case rampN != nil:
+			r := v.ramp(rampN, yamlx.Field(p, "ramp"))
+			ph.From, ph.To = r.From, r.To
+		default:
+			v.d.Errorf(it, p, "needs a rate (req/s) or a ramp {from, to}")
+		}
+		out = append(out, ph)
+	}
+	if v.duration > 0 && total > v.duration {
+		v.d.Errorf(n, path, "the phases last %s, longer than the run (duration %s)", total, v.duration)
+	}
+	return out
 }
 
 func (v *validator) users(n *yaml.Node, path string) *Users {

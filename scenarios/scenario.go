@@ -42,13 +42,14 @@ type Scenario struct {
 }
 
 // LoadSpec is the load each of its regions' loadgens drives. Exactly one
-// model is set: Rate (constant), Ramp, Step or Users. (Not named Load: that
-// is the function reading a file, as in package topology.)
+// model is set: Rate (constant), Ramp, Step, Phases or Users. (Not named
+// Load: that is the function reading a file, as in package topology.)
 type LoadSpec struct {
 	Regions  []string // region names; "all" is expanded when parsed
 	Rate     float64  // requests per second per region; 0 when another model is set
 	Ramp     *Ramp
 	Step     *Step
+	Phases   []Phase
 	Users    *Users
 	Workload string
 	Timeout  time.Duration

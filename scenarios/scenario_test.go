@@ -165,7 +165,7 @@ func TestParseErrors(t *testing.T) {
 			`s.yaml:14:15: load[1].regions: "all" already means every region; list it alone`,
 			`s.yaml:14:31: load[1].rate: must be a finite number, not "x"`,
 			`s.yaml:14:44: load[1].workload: unknown workload "apii" (did you mean "api"?)`,
-			`s.yaml:15:5: load[2]: needs a load model: one of rate (req/s), ramp {from, to}, step {from, by, every, max} or users {n, think}`,
+			`s.yaml:15:5: load[2]: needs a load model: one of rate (req/s), ramp {from, to}, step {from, by, every, max}, phases [{for, rate or ramp}, ...] or users {n, think}`,
 			`s.yaml:15:5: load[2].workload: required`,
 			`s.yaml:15:15: load[2].regions: must name at least one region, or be [all]`,
 		}},
