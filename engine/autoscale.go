@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -702,20 +701,5 @@ func edgeResults(ctx context.Context, hc *http.Client) (map[string]int64, error)
 // parseEdgeResults picks the edge_requests_total{result="..."} samples out
 // of Prometheus text exposition.
 func parseEdgeResults(text string) map[string]int64 {
-	out := map[string]int64{}
-	const prefix = `edge_requests_total{result="`
-	for _, line := range strings.Split(text, "\n") {
-		rest, ok := strings.CutPrefix(line, prefix)
-		if !ok {
-			continue
-		}
-		result, value, ok := strings.Cut(rest, `"} `)
-		if !ok {
-			continue
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
-			out[result] = int64(v)
-		}
-	}
-	return out
+	return parseCounterByLabel(text, "edge_requests_total", "result")
 }

@@ -106,3 +106,66 @@ func TestLostSessions(t *testing.T) {
 	}
 	assert.Contains(t, titles, "Sessions")
 }
+
+func TestLBFailoverMetrics(t *testing.T) {
+	s := &Summary{LBFailover: []LBFailover{
+		{Region: "a", Node: "web-a-1", KilledAt: 10, SilentAt: 10.3, OutAt: 10.5, OutBy: "ejected", EjectionS: 0.2, BoundS: 1, RequestsAfter: 1000, ErrorRateAfter: 0.001},
+		{Region: "a", Node: "web-a-2", KilledAt: 20, SilentAt: 20.1, OutAt: 20.9, OutBy: "down", EjectionS: 0.8, BoundS: 1, RequestsAfter: 1000, ErrorRateAfter: 0.003},
+		{Region: "b", Node: "web-b-1", KilledAt: 10, SilentAt: 10, OutAt: -1, EjectionS: -1, BoundS: 1},
+	}}
+	for _, tc := range []struct {
+		metric, region string
+		want           float64
+	}{
+		{"lb_ejection_s", "a", 0.8}, // the worst kill
+		{"lb_ejection_s", "b", math.Inf(1)},
+		{"lb_ejection_s", "", math.Inf(1)},
+		{"lb_error_rate_after_ejection", "a", 0.003},
+		{"lb_error_rate_after_ejection", "b", math.Inf(1)}, // never out: no figure
+	} {
+		got, err := metrics[tc.metric](s, tc.region)
+		require.NoError(t, err, tc.metric)
+		assert.Equal(t, tc.want, got, "%s{%s}", tc.metric, tc.region)
+	}
+	_, err := metrics["lb_ejection_s"](s, "c")
+	assert.ErrorContains(t, err, "no web node behind an lb was killed in region c")
+
+	secs := lbFailoverSections(s)
+	require.Len(t, secs, 1)
+	md := secs[0].markdown()
+	assert.Contains(t, md, "| a | web-a-2 | 20.00 | 20.10 | 20.90 | down | 0.80 | 1.00 | 1000 | 0.30% |")
+	assert.Contains(t, md, "| **b** ✗ | web-b-1 | 10.00 | 10.00 | never |  | never | 1.00 | 0 | — |")
+}
+
+func TestRecorderCounts(t *testing.T) {
+	r := NewRecorder(time.Unix(1000, 0))
+	r.Add("east", 1000, 10, 1, nil, nil)
+	r.Add("east", 1001, 20, 2, nil, nil)
+	r.Add("east", 1002, 30, 0, nil, nil)
+	reqs, errs := r.Counts("east", time.Unix(1001, 0), time.Unix(1003, 0))
+	assert.EqualValues(t, 50, reqs, "[from, to)")
+	assert.EqualValues(t, 2, errs)
+	reqs, _ = r.Counts("west", time.Unix(1000, 0), time.Unix(1003, 0))
+	assert.Zero(t, reqs)
+}
+
+func TestCacheHitRatio(t *testing.T) {
+	s := &Summary{Cache: map[string]CacheStats{
+		"cached": {Hits: 90, Misses: 8, Errors: 2, HitRatio: 0.9},
+		"plain":  {Uncached: 100},
+	}}
+	got, err := metrics["cache_hit_ratio"](s, "cached")
+	require.NoError(t, err)
+	assert.Equal(t, 0.9, got)
+	_, err = metrics["cache_hit_ratio"](s, "plain")
+	assert.ErrorContains(t, err, "read nothing through a cache")
+	got, err = metrics["cache_hit_ratio"](s, "")
+	require.NoError(t, err)
+	assert.Equal(t, 0.9, got)
+	var md string
+	for _, sec := range sections(s) {
+		md += sec.markdown()
+	}
+	assert.Contains(t, md, "| cached | 90 | 8 | 2 | 0 | 0.900 |")
+	assert.Contains(t, md, "| plain | 0 | 0 | 0 | 100 | — |")
+}

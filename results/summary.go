@@ -59,6 +59,11 @@ type Summary struct {
 	Sessions map[string]SessionStats `json:"sessions,omitempty"`
 	// Edge is each region's CDN edge results and hit ratio (scaling_sessions.go).
 	Edge map[string]EdgeStats `json:"edge,omitempty"`
+	// Cache is each region's cache reads as its web nodes counted them
+	// (scaling_sessions.go); LBFailover is how the lbs took killed web
+	// nodes out (scaling_failover.go).
+	Cache      map[string]CacheStats `json:"cache,omitempty"`
+	LBFailover []LBFailover          `json:"lb_failover,omitempty"`
 	// GeoDNS is how the DNS moved each region's clients (runs with geodns).
 	GeoDNS *GeoDNS `json:"geodns,omitempty"`
 	// Stream is word count's exactness and recovery (runs with stream nodes).

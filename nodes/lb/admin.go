@@ -39,15 +39,30 @@ func (l *LB) Status() []BackendStatus {
 	return out
 }
 
+// Transitions is the body of GET /lb/transitions: every change of a
+// backend's state (the latest 1,000), and the checks that drive them, so a
+// reader can tell how long the lb took to take a dead backend out.
+type Transitions struct {
+	HealthInterval time.Duration `json:"health_interval_ns"`
+	Fall           int           `json:"fall"`
+	EjectAfter     int           `json:"eject_after"`
+	Transitions    []Transition  `json:"transitions"`
+}
+
 // routes adds the admin API:
 //
 //	GET    /lb/backends        status of every backend
+//	GET    /lb/transitions     every backend state change, timed
 //	PUT    /lb/backends        ["host:port", ...] becomes the full list
 //	POST   /lb/backends/{addr} add one
 //	DELETE /lb/backends/{addr} drain one
 func (l *LB) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /lb/backends", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, l.Status())
+	})
+	mux.HandleFunc("GET /lb/transitions", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, Transitions{HealthInterval: l.cfg.HealthInterval, Fall: l.cfg.Fall,
+			EjectAfter: l.cfg.EjectAfter, Transitions: l.m.Transitions()})
 	})
 	mux.HandleFunc("PUT /lb/backends", func(w http.ResponseWriter, r *http.Request) {
 		var addrs []string

@@ -1,6 +1,11 @@
 package lb
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	// Per policy, so runs with different policies compare on one dashboard.
@@ -11,7 +16,25 @@ type metrics struct {
 
 	bRequests, bErrors, bEjections, bChecks *prometheus.CounterVec
 	bInflight, bState                       *prometheus.GaugeVec
+	bLeft                                   *prometheus.GaugeVec
+
+	// Every state change, timed as it happens (GET /lb/transitions): when
+	// the lb took a dead backend out, not a scrape interval later.
+	tmu         sync.Mutex
+	last        map[string]string // backend → state last set
+	transitions []Transition      // the latest maxTransitions
 }
+
+// Transition is one change of a backend's state.
+type Transition struct {
+	Addr string    `json:"addr"`
+	From string    `json:"from"` // "" for a new backend
+	To   string    `json:"to"`
+	At   time.Time `json:"at"`
+}
+
+// maxTransitions bounds the list; autoscaling churn cannot grow it.
+const maxTransitions = 1000
 
 type backendMetrics struct {
 	requests, errors, ejections, checks prometheus.Counter
@@ -46,9 +69,13 @@ func newMetrics(reg prometheus.Registerer, policy string) *metrics {
 		bState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lb_backend_state", Help: "1 for the backend's current state (unchecked, up, down, ejected, draining).",
 		}, []string{"backend", "state"}),
+		bLeft: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lb_backend_left_rotation_timestamp_seconds", Help: "When the backend last left the rotation (checks failed, ejected or drained), in unix seconds.",
+		}, []string{"backend"}),
+		last: map[string]string{},
 	}
 	reg.MustRegister(m.requests, latency, m.retries, m.noneUp,
-		m.bRequests, m.bErrors, m.bEjections, m.bChecks, m.bInflight, m.bState)
+		m.bRequests, m.bErrors, m.bEjections, m.bChecks, m.bInflight, m.bState, m.bLeft)
 	return m
 }
 
@@ -63,6 +90,7 @@ func (m *metrics) backend(addr string) backendMetrics {
 }
 
 func (m *metrics) setState(addr, state string) {
+	m.transition(addr, state)
 	for _, s := range states {
 		v := 0.0
 		if s == state {
@@ -77,4 +105,36 @@ func (m *metrics) setState(addr, state string) {
 func (m *metrics) forget(addr string) {
 	m.bInflight.DeleteLabelValues(addr)
 	m.bState.DeletePartialMatch(prometheus.Labels{"backend": addr})
+	m.bLeft.DeleteLabelValues(addr)
+	m.tmu.Lock()
+	delete(m.last, addr)
+	m.tmu.Unlock()
+}
+
+// transition records addr's state if it changed. setState runs on every
+// rotation rebuild, right after a check or a proxy error changed a
+// backend, so the time is the lb's decision's.
+func (m *metrics) transition(addr, state string) {
+	now := time.Now()
+	m.tmu.Lock()
+	defer m.tmu.Unlock()
+	from := m.last[addr]
+	if from == state {
+		return
+	}
+	m.last[addr] = state
+	if len(m.transitions) == maxTransitions {
+		m.transitions = append(m.transitions[:0], m.transitions[1:]...)
+	}
+	m.transitions = append(m.transitions, Transition{Addr: addr, From: from, To: state, At: now})
+	if from == StateUp {
+		m.bLeft.WithLabelValues(addr).Set(float64(now.UnixNano()) / 1e9)
+	}
+}
+
+// Transitions are the backends' state changes, oldest first.
+func (m *metrics) Transitions() []Transition {
+	m.tmu.Lock()
+	defer m.tmu.Unlock()
+	return append([]Transition(nil), m.transitions...)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faultline/faultline/nodes/db/dbclient"
 )
@@ -20,8 +21,9 @@ import (
 // "not found": the read is then retried at the leader, so a user always
 // sees their own login.
 type DBSessions struct {
-	db *dbclient.Client
-	mc *memcache.Client // nil: no cache
+	db    *dbclient.Client
+	mc    *memcache.Client       // nil: no cache
+	reads *prometheus.CounterVec // nil until Handler registers it
 }
 
 // sessionTTL is how long a cached session lives (logouts delete it).
@@ -33,6 +35,21 @@ func NewDBSessions(db *dbclient.Client, mc *memcache.Client) *DBSessions {
 }
 
 func sessionKey(token string) string { return "session:" + token }
+
+// register counts lookups by where they were answered from, as items does
+// for item reads: together they are the region cache's hit ratio.
+func (s *DBSessions) register(reg prometheus.Registerer) {
+	s.reads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "web", Name: "session_reads_total",
+		Help: "Session lookups by where they were answered from (hit: the cache; miss: the db, after a cache miss; error: the cache failed, the db answered; store: no cache, the db)."},
+		[]string{"result"})
+	reg.MustRegister(s.reads)
+}
+
+func (s *DBSessions) count(result string) {
+	if s.reads != nil {
+		s.reads.WithLabelValues(result).Inc()
+	}
+}
 
 func (s *DBSessions) Create(ctx context.Context, user string) (string, error) {
 	var b [16]byte
@@ -49,9 +66,18 @@ func (s *DBSessions) Create(ctx context.Context, user string) (string, error) {
 
 func (s *DBSessions) Lookup(ctx context.Context, token string) (string, error) {
 	if s.mc != nil {
-		if it, err := s.mc.Get(sessionKey(token)); err == nil {
+		it, err := s.mc.Get(sessionKey(token))
+		switch {
+		case err == nil:
+			s.count("hit")
 			return string(it.Value), nil
+		case errors.Is(err, memcache.ErrCacheMiss):
+			s.count("miss")
+		default:
+			s.count("error")
 		}
+	} else {
+		s.count("store")
 	}
 	res, err := s.db.Get(ctx, sessionKey(token), dbclient.Stale)
 	if errors.Is(err, dbclient.ErrNotFound) {

@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Session endpoints and cookie; the loadgen's session workload speaks them.
@@ -47,6 +49,18 @@ type MemSessions struct {
 
 // NewMemSessions returns an empty in-memory store.
 func NewMemSessions() *MemSessions { return &MemSessions{users: map[string]string{}} }
+
+// register exposes how many sessions the store holds, which are what a
+// stateful node takes with it when it dies.
+func (m *MemSessions) register(reg prometheus.Registerer) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "web", Name: "sessions_in_memory",
+		Help: "Sessions this node holds in its memory (stateful web tier): lost if it dies."},
+		func() float64 {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			return float64(len(m.users))
+		}))
+}
 
 func (m *MemSessions) Create(_ context.Context, user string) (string, error) {
 	var b [16]byte

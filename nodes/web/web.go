@@ -123,6 +123,9 @@ func Handler(node, region string, reg prometheus.Registerer, opts ...Option) htt
 		WithItems(NewSimStore(0), nil, time.Minute)(&o)
 	}
 	o.items.register(node, reg)
+	if r, ok := o.sessions.(interface{ register(prometheus.Registerer) }); ok {
+		r.register(reg) // what the store counts: cache reads, or sessions held
+	}
 	m := nodekit.NewHTTPMetrics(reg, "web")
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", m.Wrap("index", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
