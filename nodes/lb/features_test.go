@@ -139,6 +139,31 @@ func TestPassiveEjection(t *testing.T) {
 	assert.Equal(t, map[string]int{"a": 5, "b": 5}, spread(t, srv.URL, 10))
 }
 
+// The last backend in rotation is not ejected for errors: it may be only
+// overloaded, and an instant 502 serves nobody. Active checks still judge it.
+func TestPassiveEjectionKeepsTheLastBackend(t *testing.T) {
+	a, b := newBackend(t, "a"), newBackend(t, "b")
+	cfg := testConfig(a, b)
+	cfg.EjectAfter, cfg.EjectFor = 2, time.Minute
+	l, srv := serve(t, cfg)
+	l.checkRound(t.Context())
+	a.broken.Store(true)
+	b.broken.Store(true)
+	spread(t, srv.URL, 10)
+	states := []string{stateOf(l, addr(a)), stateOf(l, addr(b))}
+	require.ElementsMatch(t, []string{StateEjected, StateUp}, states, "one is ejected, the last one stays")
+	last := a
+	if states[1] == StateUp {
+		last = b
+	}
+
+	last.sick.Store(true)
+	for range cfg.Fall {
+		l.checkRound(t.Context())
+	}
+	assert.Equal(t, StateDown, stateOf(l, addr(last)), "failing checks still take it out")
+}
+
 func TestKilledBackendOutWithinFallChecks(t *testing.T) {
 	for _, fall := range []int{1, 2, 3} {
 		t.Run(string(rune('0'+fall)), func(t *testing.T) {

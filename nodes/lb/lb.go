@@ -360,6 +360,13 @@ func (l *LB) passiveError(b *backend) {
 	if l.cfg.EjectAfter == 0 || n < int64(l.cfg.EjectAfter) {
 		return
 	}
+	// Passive ejection never empties the rotation (Envoy's
+	// max_ejection_percent does the same): a last backend that is only
+	// overloaded still serves more than an instant 502 does, and one that
+	// is dead is taken out by the active checks.
+	if hs := *l.rotation.Load(); len(hs) == 1 && hs[0] == b {
+		return
+	}
 	b.mu.Lock()
 	eject := b.ejectedUntil.IsZero() && !b.draining
 	if eject {
