@@ -142,8 +142,9 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 // maxWorkers allows one worker per request that can be in flight at once at
 // the schedule's peak rate, so a stalled server does not hold back the pacer.
 func maxWorkers(spec AttackSpec, s schedule) uint64 {
-	peak := max(s.rate(0), s.rate(spec.Duration))
-	n := peak*spec.timeout().Seconds() + 100
+	// Sized for the schedule's peak: a phased load that starts quiet and
+	// steps up needs the step's workers, or its requests queue late.
+	n := s.peak()*spec.timeout().Seconds() + 100
 	return uint64(math.Min(n, maxWorkersCap))
 }
 

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 type schedule interface {
 	due(n uint64) time.Duration
 	rate(elapsed time.Duration) float64 // requests per second due at elapsed
+	peak() float64                      // the highest rate
 	total() uint64                      // requests due within the duration
 	String() string
 }
@@ -74,6 +76,7 @@ type constSchedule struct {
 func (c constSchedule) due(n uint64) time.Duration { return time.Duration(n+1) * c.interval }
 func (c constSchedule) rate(time.Duration) float64 { return float64(time.Second) / float64(c.interval) }
 func (c constSchedule) total() uint64              { return uint64(c.d / c.interval) }
+func (c constSchedule) peak() float64              { return c.rate(0) }
 func (c constSchedule) String() string             { return fmt.Sprintf("constant %.6g/s", c.rate(0)) }
 
 // rampSchedule's rate goes linearly from `from` to `to` over d, so its
@@ -87,6 +90,8 @@ func (r rampSchedule) rate(t time.Duration) float64 {
 	f := min(max(t.Seconds()/r.d.Seconds(), 0), 1)
 	return r.from + (r.to-r.from)*f
 }
+
+func (r rampSchedule) peak() float64 { return max(r.from, r.to) }
 
 func (r rampSchedule) total() uint64 { return floorHits((r.from + r.to) / 2 * r.d.Seconds()) }
 
@@ -131,6 +136,7 @@ func newStepSchedule(st Step, d time.Duration) stepSchedule {
 }
 
 func (s stepSchedule) total() uint64 { return s.tot }
+func (s stepSchedule) peak() float64 { return slices.Max(s.rates) }
 
 func (s stepSchedule) rate(t time.Duration) float64 {
 	i := min(max(int(t/s.every), 0), len(s.rates)-1)
@@ -186,6 +192,14 @@ func newPhaseSchedule(ps []Phase, d time.Duration) (phaseSchedule, error) {
 }
 
 func (s phaseSchedule) total() uint64 { return s.tot }
+
+func (s phaseSchedule) peak() float64 {
+	peak := 0.0
+	for _, p := range s.phases {
+		peak = max(peak, p.From, p.To)
+	}
+	return peak
+}
 
 // at is the phase running at elapsed t (the last one from its start on).
 func (s phaseSchedule) at(t time.Duration) int {

@@ -67,3 +67,27 @@ func TestPhaseScheduleErrors(t *testing.T) {
 	spec.Rate = 3
 	assert.ErrorContains(t, spec.Validate(), "set exactly one of")
 }
+
+// The worker pool is sized for the schedule's peak, not for its ends: a
+// load that starts and ends quiet around a step needs the step's workers.
+func TestMaxWorkersFollowsThePeak(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec AttackSpec
+		peak float64
+	}{
+		{"constant", AttackSpec{Duration: 10 * time.Second, Rate: 50}, 50},
+		{"ramp down", AttackSpec{Duration: 10 * time.Second, Ramp: &Ramp{From: 300, To: 10}}, 300},
+		{"step", AttackSpec{Duration: 10 * time.Second, Step: &Step{From: 10, By: 20, Every: 2 * time.Second, Max: 70}}, 70},
+		{"phases", AttackSpec{Duration: 10 * time.Second, Phases: []Phase{
+			{For: 3 * time.Second, From: 25, To: 25}, {For: 3 * time.Second, From: 200, To: 200}, {For: 3 * time.Second, From: 20, To: 20}}}, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.spec.Timeout = 2 * time.Second
+			s, err := tc.spec.schedule()
+			require.NoError(t, err)
+			assert.Equal(t, tc.peak, s.peak())
+			assert.Equal(t, uint64(tc.peak*2+100), maxWorkers(tc.spec, s))
+		})
+	}
+}
