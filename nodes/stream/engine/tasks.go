@@ -9,6 +9,10 @@ import (
 	"github.com/faultline/faultline/nodes/stream/topo"
 )
 
+// spoutBatchWindow bounds how long a spout collects a batch before sending
+// it and reading its acks.
+const spoutBatchWindow = 2 * time.Millisecond
+
 type pending struct {
 	root     uint64
 	sent     time.Time
@@ -152,7 +156,12 @@ func (w *Worker) runSpout(ctx context.Context, id int32, c *topo.Component, in *
 
 		out.refresh()
 		emitted, blocked := 0, false
-		for emitted < w.opts.BatchSize {
+		// A source that hands out messages as they arrive (a broker at
+		// 200/s) would hold a whole batch for its last message: the first
+		// would wait unsent, and the acks unread, for the batch's duration.
+		// The batch closes once it has been open spoutBatchWindow.
+		batchStart := time.Now()
+		for emitted < w.opts.BatchSize && (emitted == 0 || time.Since(batchStart) < spoutBatchWindow) {
 			if w.opts.Acking && len(st.pending) >= w.opts.MaxPending {
 				blocked = true
 				break
