@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +120,12 @@ func FuzzReadBuildStream(f *testing.F) {
 			assert.Error(t, withErr, "a trailing error after a clean stream is reported")
 		}
 	})
+}
+
+// The daemon's words when the port it picked to publish is held by another
+// program: the start is retried and gets another port. Other errors are not.
+func TestPortTakenIsRetried(t *testing.T) {
+	taken := errors.New(`Error response from daemon: driver failed programming external connectivity on endpoint fl-x-loadgen-origin-1 (7af4): Error starting userland proxy: listen tcp4 127.0.0.1:33191: bind: address already in use`)
+	assert.True(t, portTaken(taken))
+	assert.False(t, portTaken(errors.New("Error response from daemon: No such container: fl-x")))
 }

@@ -140,9 +140,24 @@ func endpoint(a runtime.Attachment) (*network.EndpointSettings, error) {
 	return ep, nil
 }
 
+// Start retries a start whose published port Docker picked but could not
+// bind: its allocator does not know the host's own sockets, so a port in
+// use by another program (a benchmark's thousands of client connections)
+// fails the start, and the next attempt gets another port.
 func (r *Runtime) Start(ctx context.Context, name string) error {
-	_, err := r.cli.ContainerStart(ctx, name, client.ContainerStartOptions{})
+	var err error
+	for range startAttempts {
+		if _, err = r.cli.ContainerStart(ctx, name, client.ContainerStartOptions{}); err == nil || !portTaken(err) {
+			break
+		}
+	}
 	return wrap("start", name, err)
+}
+
+const startAttempts = 3
+
+func portTaken(err error) bool {
+	return strings.Contains(err.Error(), "address already in use")
 }
 
 // Stop rounds grace up to whole seconds, the engine's unit.
