@@ -10,12 +10,15 @@ import (
 	"time"
 )
 
-// Ready reports an error until a first round of checks has finished, so
-// the LB does not answer 502 for backends it simply has not looked at yet.
-// Backends added later do not make it unready.
+// Ready reports an error until a round of checks has put a backend in
+// rotation (or found none to check), so the LB does not answer 502 for
+// backends it has not looked at yet, or that were still starting when it
+// first looked (they need Rise passing checks). Once ready it stays so:
+// losing its backends later is the system's failure to measure, not a
+// start that is not over.
 func (l *LB) Ready() error {
 	if !l.ready.Load() {
-		return errors.New("backends not checked yet")
+		return errors.New("no backend in rotation yet")
 	}
 	return nil
 }
@@ -50,7 +53,7 @@ func (l *LB) checkRound(ctx context.Context) {
 		wg.Go(func() { l.checkOnce(ctx, b) })
 	}
 	wg.Wait()
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && (len(bs) == 0 || len(*l.rotation.Load()) > 0) {
 		l.ready.Store(true)
 	}
 }

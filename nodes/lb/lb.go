@@ -122,7 +122,7 @@ type LB struct {
 	next     atomic.Uint64
 
 	kick  chan struct{} // asks Check for a round now (a backend was added)
-	ready atomic.Bool   // a full check round has completed
+	ready atomic.Bool   // a check round has put a backend in rotation, or found none
 }
 
 // New builds a load balancer; call Check to run its health checks. Backends

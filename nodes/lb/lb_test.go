@@ -174,11 +174,30 @@ func TestHealthCheckEjectsAndRestores(t *testing.T) {
 func TestNoHealthyBackend(t *testing.T) {
 	a := newBackend(t, "a")
 	a.sick.Store(true)
-	l, srv := start(t, time.Hour, a)
+	l, srv := serve(t, testConfig(a))
+	l.checkRound(t.Context())
 	assert.False(t, l.Status()[0].Healthy, "the first check decides directly")
+	assert.ErrorContains(t, l.Ready(), "no backend in rotation yet",
+		"a region whose backends are still starting is not ready for users")
 	code, body := hit(t, srv.URL+"/")
 	assert.Equal(t, http.StatusBadGateway, code)
 	assert.Contains(t, body, "no healthy backend")
+
+	a.sick.Store(false)
+	for range testConfig(a).Rise {
+		l.checkRound(t.Context())
+	}
+	require.NoError(t, l.Ready())
+	a.sick.Store(true)
+	for range testConfig(a).Fall {
+		l.checkRound(t.Context())
+	}
+	assert.False(t, l.Status()[0].Healthy)
+	assert.NoError(t, l.Ready(), "once ready, losing the backends is a failure to measure, not a start")
+
+	empty, _ := serve(t, testConfig())
+	empty.checkRound(t.Context())
+	assert.NoError(t, empty.Ready(), "nothing to wait for")
 }
 
 // A backend that dies between checks costs its share of requests as 502s:
