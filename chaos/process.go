@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/faultline/faultline/netsetup"
@@ -71,17 +72,31 @@ func newProcessFault(kind string, inject, heal action) Factory {
 	}
 }
 
+// Inject acts on every target at once: a datacenter's servers die
+// together, and one by one a region of five took Docker over 2 s under
+// load, which DNS failover figures counted as the system's.
 func (f *processFault) Inject(ctx context.Context) error {
 	for _, n := range f.targets {
 		if err := ownContainer(ctx, f.env, n); err != nil {
 			return fmt.Errorf("%s: %w", f.kind, err)
 		}
-		if err := f.inject(ctx, f.env, n); err != nil {
-			return fmt.Errorf("%s %s: %w", f.kind, n, err)
-		}
-		f.injected = append(f.injected, n)
 	}
-	return nil
+	errs := make([]error, len(f.targets))
+	var wg sync.WaitGroup
+	for i, n := range f.targets {
+		wg.Go(func() {
+			if err := f.inject(ctx, f.env, n); err != nil {
+				errs[i] = fmt.Errorf("%s %s: %w", f.kind, n, err)
+			}
+		})
+	}
+	wg.Wait()
+	for i, n := range f.targets {
+		if errs[i] == nil {
+			f.injected = append(f.injected, n)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Heal undoes every injection that took effect, even if an earlier heal
