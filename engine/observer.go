@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/faultline/faultline/results"
 )
@@ -45,4 +46,19 @@ func (r *run) startObservers() (map[string]observer, error) {
 		}
 	}
 	return out, nil
+}
+
+// onTicks calls f every period, the first time one period in, until ctx
+// ends: the shape of the observers that sample the run at a fixed rate.
+func onTicks(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f()
+	}
 }

@@ -59,14 +59,14 @@ type compStats struct {
 	emitted, executed, acked, failed, replayed, complete, busy float64
 }
 
-// field is where metric stream_component_<metric> goes, nil for one this
-// observer does not use.
-func (c *compStats) field(metric string) *float64 {
-	return map[string]*float64{
-		"emitted_total": &c.emitted, "executed_total": &c.executed, "acked_total": &c.acked,
-		"failed_total": &c.failed, "replayed_total": &c.replayed,
-		"complete_seconds_total": &c.complete, "busy_seconds_total": &c.busy,
-	}[metric]
+// compFields says where each stream_component_<metric> goes; metrics this
+// observer does not use are absent. Built once: it is looked up for every
+// line of every worker's metrics each second.
+var compFields = map[string]func(*compStats) *float64{
+	"emitted_total": func(c *compStats) *float64 { return &c.emitted }, "executed_total": func(c *compStats) *float64 { return &c.executed },
+	"acked_total": func(c *compStats) *float64 { return &c.acked }, "failed_total": func(c *compStats) *float64 { return &c.failed },
+	"replayed_total": func(c *compStats) *float64 { return &c.replayed }, "complete_seconds_total": func(c *compStats) *float64 { return &c.complete },
+	"busy_seconds_total": func(c *compStats) *float64 { return &c.busy },
 }
 
 // since is what c did after prev, a counter that went down meaning its
@@ -115,16 +115,8 @@ func newStreamObserver(r *run) (observer, error) {
 }
 
 func (o *streamObserver) watch(ctx context.Context) error {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		o.pollWorkers(ctx)
-	}
+	onTicks(ctx, time.Second, func() { o.pollWorkers(ctx) })
+	return nil
 }
 
 // pollWorkers adds what every worker did since its last read to the second
@@ -202,8 +194,8 @@ func (o *streamObserver) workerStats(ctx context.Context, w topology.NodePlan) (
 				return workerStats{}, fmt.Errorf("%s: %s: %w", w.Name, name, err)
 			}
 			c := st.comps[comp]
-			if dst := c.field(metric); dst != nil {
-				*dst = f
+			if field := compFields[metric]; field != nil {
+				*field(&c) = f
 			}
 			st.comps[comp] = c
 			continue

@@ -294,16 +294,8 @@ func newCacheObserver(r *run) (observer, error) {
 }
 
 func (o *cacheObserver) watch(ctx context.Context) error {
-	t := time.NewTicker(cacheScrapeEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		o.scrape(ctx)
-	}
+	onTicks(ctx, cacheScrapeEvery, func() { o.scrape(ctx) })
+	return nil
 }
 
 // scrape reads every web node once; nodes that do not answer (killed) keep
