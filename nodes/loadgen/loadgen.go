@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"sync/atomic"
 
 	lg "github.com/faultline/faultline/loadgen"
@@ -25,6 +26,8 @@ func Run(ctx context.Context, args []string) error {
 	if err := nodekit.Parse(nodekit.NewFlagSet("loadgen", &f), args); err != nil {
 		return err
 	}
+	gc := lg.TuneGC()
+	fmt.Fprintf(os.Stderr, "loadgen: GOGC %d, soft memory limit %d MiB (0: left as set)\n", gc.Percent, gc.MemoryLimit>>20)
 	reg := nodekit.NewRegistry()
 	return nodekit.Serve(ctx, nodekit.NewServer(f.Listen, Handler(ctx, reg), reg))
 }
