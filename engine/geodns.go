@@ -37,7 +37,7 @@ type dnsObserver struct {
 
 	mu     sync.Mutex
 	polls  []results.DNSPoll
-	health map[healthKey]bool // every health change seen, once
+	health map[healthKey]time.Time // every health change seen, once: its LastOK
 }
 
 // healthKey identifies one health change of a region as one server saw it.
@@ -52,7 +52,7 @@ func newDNSObserver(r *run) (observer, error) {
 	if len(servers) == 0 {
 		return nil, nil
 	}
-	return &dnsObserver{r: r, servers: servers, client: &http.Client{Timeout: dnsPollEvery * 2}, health: map[healthKey]bool{}}, nil
+	return &dnsObserver{r: r, servers: servers, client: &http.Client{Timeout: dnsPollEvery * 2}, health: map[healthKey]time.Time{}}, nil
 }
 
 func (o *dnsObserver) watch(ctx context.Context) error {
@@ -103,7 +103,7 @@ func (o *dnsObserver) poll(ctx context.Context, s topology.NodePlan) {
 	o.mu.Lock()
 	o.polls = append(o.polls, p)
 	for _, ev := range st.Events {
-		o.health[healthKey{server: s.Name, region: ev.Region, healthy: ev.Healthy, at: ev.Time}] = true
+		o.health[healthKey{server: s.Name, region: ev.Region, healthy: ev.Healthy, at: ev.Time}] = ev.LastOK
 	}
 	o.mu.Unlock()
 }
@@ -112,8 +112,14 @@ func (o *dnsObserver) report(_ context.Context, sum *results.Summary) error {
 	o.mu.Lock()
 	polls := slices.Clone(o.polls)
 	var health []healthKey
-	for k := range o.health {
+	var changes []results.DNSHealth
+	for k, lastOK := range o.health {
 		health = append(health, k)
+		c := results.DNSHealth{T: k.at.Sub(o.r.start).Seconds(), Server: k.server, Region: k.region, Healthy: k.healthy, LastOK: -1}
+		if !lastOK.IsZero() {
+			c.LastOK = lastOK.Sub(o.r.start).Seconds()
+		}
+		changes = append(changes, c)
 	}
 	o.mu.Unlock()
 	sort.SliceStable(polls, func(i, j int) bool { return polls[i].T < polls[j].T })
@@ -127,7 +133,7 @@ func (o *dnsObserver) report(_ context.Context, sum *results.Summary) error {
 	if o.r.rec != nil {
 		series = o.r.rec.Regions()
 	}
-	g := results.BuildGeoDNS(polls, sum.Faults, o.r.dep.Regions(), series, dnsBound(o.r.sc.Topology.DNS).Seconds())
+	g := results.BuildGeoDNS(polls, changes, sum.Faults, o.r.dep.Regions(), series, dnsBound(o.r.sc.Topology.DNS).Seconds())
 	sum.GeoDNS = g
 	// Every health change lands on the timeline: who saw which region go
 	// down or come back, and when.
@@ -145,7 +151,7 @@ func (o *dnsObserver) report(_ context.Context, sum *results.Summary) error {
 	}
 	for _, f := range g.Failovers {
 		if f.FailoverS >= 0 {
-			sum.Markers = append(sum.Markers, results.Marker{T: f.InjectedAt + f.FailoverS, Kind: "dns",
+			sum.Markers = append(sum.Markers, results.Marker{T: f.AliveAt + f.FailoverS, Kind: "dns",
 				Label: fmt.Sprintf("%s clients sent to %s", f.Region, f.MovedTo)})
 		}
 		if f.BackS >= 0 {

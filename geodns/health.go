@@ -56,6 +56,10 @@ type Event struct {
 	Region  string    `json:"region"`
 	Healthy bool      `json:"healthy"`
 	Reason  string    `json:"reason"`
+	// LastOK, on a down event, is when the last check round that found the
+	// region healthy began: it was alive then, so a failover's clock can
+	// start there rather than at whatever began its death.
+	LastOK time.Time `json:"last_ok,omitzero"`
 }
 
 // maxEvents bounds the in-memory event log; a flapping region must not grow
@@ -67,6 +71,7 @@ type regionHealth struct {
 	fails, oks int // consecutive
 	since      time.Time
 	lastErr    string
+	lastOK     time.Time // the start of the last round whose probe succeeded
 }
 
 // RunHealthChecks probes every region each check interval until ctx ends.
@@ -87,6 +92,7 @@ func (s *Server) RunHealthChecks(ctx context.Context) error {
 // after Fall consecutive failures a region goes down, after Rise consecutive
 // successes it comes back, and the answers are swapped on any change.
 func (s *Server) CheckNow(ctx context.Context) {
+	began := s.now()
 	errs := make([]error, len(s.cfg.Regions))
 	var wg sync.WaitGroup
 	for i, r := range s.cfg.Regions {
@@ -112,7 +118,7 @@ func (s *Server) CheckNow(ctx context.Context) {
 		if err != nil {
 			h.fails, h.oks, h.lastErr = h.fails+1, 0, err.Error()
 		} else {
-			h.fails, h.oks = 0, h.oks+1
+			h.fails, h.oks, h.lastOK = 0, h.oks+1, began
 		}
 		var reason string
 		switch {
@@ -124,7 +130,11 @@ func (s *Server) CheckNow(ctx context.Context) {
 			continue
 		}
 		h.healthy, h.since = !h.healthy, s.now()
-		s.recordLocked(Event{Time: h.since, Region: s.cfg.Regions[i].Name, Healthy: h.healthy, Reason: reason})
+		ev := Event{Time: h.since, Region: s.cfg.Regions[i].Name, Healthy: h.healthy, Reason: reason}
+		if !h.healthy {
+			ev.LastOK = h.lastOK
+		}
+		s.recordLocked(ev)
 		changed = true
 	}
 	if changed {

@@ -88,6 +88,15 @@ func TestFailoverAndFailback(t *testing.T) {
 		if i > 0 {
 			assert.True(t, e.Time.After(st.Events[i-1].Time), "events in time order")
 		}
+		if e.Healthy {
+			assert.True(t, e.LastOK.IsZero(), "only a down event says when the region was last seen alive")
+			continue
+		}
+		// Two rounds failed (fall=2) after the round that last passed.
+		assert.True(t, e.LastOK.Before(e.Time), "alive before it went down")
+		if i > 1 {
+			assert.True(t, e.LastOK.After(st.Events[i-2].Time), "the region passed rounds after the previous down")
+		}
 	}
 	assert.Equal(t, "us-east", st.Events[0].Region)
 	assert.Contains(t, st.Events[0].Reason, "connection refused")

@@ -32,7 +32,16 @@ type DNSFailover struct {
 	Fault      string  `json:"fault"`
 	InjectedAt float64 `json:"injected_at"`
 	HealedAt   float64 `json:"healed_at"`
-	// FailoverS: every geodns outside the region stopped answering it.
+	// AliveAt: the last moment the region is known to have been alive,
+	// the later of the injection and the start of the last health check
+	// round that passed at a geodns outside it before that geodns marked it
+	// down. A fault's injection (stopping or cutting off a region's
+	// containers) takes Docker from a few hundred milliseconds to seconds,
+	// and the region's lb may die anywhere in it: the geodns's own record
+	// narrows that down, and never past the truth.
+	AliveAt float64 `json:"alive_at"`
+	// FailoverS: from AliveAt until every geodns outside the region stopped
+	// answering it, so at least the time the geodns took to notice.
 	FailoverS float64 `json:"failover_s"`
 	// MovedTo: the region its clients were sent to instead.
 	MovedTo string `json:"moved_to,omitempty"`
@@ -116,15 +125,15 @@ func geodnsSections(s *Summary) []Section {
 	if len(g.Failovers) > 0 {
 		sec := Section{
 			Title: "DNS failover",
-			Note: fmt.Sprintf("Each fault that took a region away: when every other geodns stopped naming it (bound: check interval × fall + TTL = %s s), "+
+			Note: fmt.Sprintf("Each fault that took a region away: when every other geodns stopped naming it, counted from when the region was last seen alive (bound: check interval × fall + TTL = %s s), "+
 				"where its clients went, the share of their answers that excluded it after the bound, and when their error rate was under 1%% again. "+
 				"The other regions' clients should see no change.", num(g.BoundS)),
-			Header: []string{"region", "fault", "#injected at s", "#DNS failover s", "moved to", "#answers excluding it", "#clients OK after s", "#others unchanged", "#back after heal s"},
+			Header: []string{"region", "fault", "#injected at s", "#last seen alive at s", "#DNS failover s", "moved to", "#answers excluding it", "#clients OK after s", "#others unchanged", "#back after heal s"},
 		}
 		for _, f := range g.Failovers {
 			bad := f.FailoverS < 0 || f.FailoverS > g.BoundS || f.ExcludedPct < 99 || f.ClientsOKS < 0
 			sec.Rows = append(sec.Rows, Row{Bad: bad, Cells: []string{
-				f.Region, f.Fault, secs(f.InjectedAt), orNever(f.FailoverS), f.MovedTo,
+				f.Region, f.Fault, secs(f.InjectedAt), secs(f.AliveAt), orNever(f.FailoverS), f.MovedTo,
 				fmt.Sprintf("%.2f%%", f.ExcludedPct), orNever(f.ClientsOKS), fmt.Sprintf("%.2f%%", f.OthersUnchangedPct), orNever(f.BackS),
 			}})
 		}
@@ -203,6 +212,17 @@ type DNSPoll struct {
 	Rcodes  map[string]uint64            `json:"rcodes"`
 }
 
+// DNSHealth is a change of a region's health as one geodns saw it.
+type DNSHealth struct {
+	T       float64 `json:"t"`
+	Server  string  `json:"server"`
+	Region  string  `json:"region"` // the region whose health changed
+	Healthy bool    `json:"healthy"`
+	// LastOK, on a down change, is when the server's last passing check
+	// round began (-1: unknown).
+	LastOK float64 `json:"last_ok"`
+}
+
 // answerDelta is what one poll added to an (client, served) counter.
 type answerDelta struct {
 	t              float64
@@ -211,8 +231,9 @@ type answerDelta struct {
 }
 
 // BuildGeoDNS derives the geodns section from the polls (in time order),
-// the run's faults, its regions and their per-second series.
-func BuildGeoDNS(polls []DNSPoll, faults []Fault, regions []string, series map[string]Region, boundS float64) *GeoDNS {
+// the servers' health changes, the run's faults, its regions and their
+// per-second series.
+func BuildGeoDNS(polls []DNSPoll, health []DNSHealth, faults []Fault, regions []string, series map[string]Region, boundS float64) *GeoDNS {
 	g := &GeoDNS{BoundS: boundS, FailoverS: map[string]float64{}, Answers: map[string]map[string]uint64{}, Failovers: []DNSFailover{}}
 	// Counter increments per server, a drop meaning the node restarted.
 	var deltas []answerDelta
@@ -255,10 +276,15 @@ func BuildGeoDNS(polls []DNSPoll, faults []Fault, regions []string, series map[s
 		}
 		for _, x := range DNSFaultRegions(f, regions) {
 			fo := DNSFailover{Region: x, Fault: f.Kind, InjectedAt: f.InjectedAt, HealedAt: f.HealedAt, FailoverS: -1, BackS: -1, ClientsOKS: -1}
+			downs := firstDowns(health, polls, x, f.InjectedAt, end)
+			fo.AliveAt = aliveAt(downs, f.InjectedAt)
 			var t float64
 			t, fo.MovedTo = allMapped(polls, f.InjectedAt, end, x, func(p DNSPoll) bool { return p.Region != x }, false)
+			if te := allMarkedDown(downs); t >= 0 && te >= 0 && te < t {
+				t = te // the servers' own clock, not the next poll's
+			}
 			if t >= 0 {
-				fo.FailoverS = t - f.InjectedAt
+				fo.FailoverS = t - fo.AliveAt
 			}
 			if f.HealedAt >= 0 {
 				if back, _ := allMapped(polls, f.HealedAt, math.Inf(1), x, func(DNSPoll) bool { return true }, true); back >= 0 {
@@ -281,6 +307,53 @@ func BuildGeoDNS(polls []DNSPoll, faults []Fault, regions []string, series map[s
 		}
 	}
 	return g
+}
+
+// firstDowns is, for each polled geodns outside region x, its first
+// change marking x down in [from, to) (the zero DNSHealth when it has none).
+func firstDowns(health []DNSHealth, polls []DNSPoll, x string, from, to float64) map[string]DNSHealth {
+	first := map[string]DNSHealth{}
+	for _, p := range polls {
+		if p.Region != x {
+			first[p.Server] = DNSHealth{}
+		}
+	}
+	for _, h := range health {
+		if h.Region != x || h.Healthy || h.T < from || h.T >= to {
+			continue
+		}
+		if f, outside := first[h.Server]; outside && (f.Server == "" || h.T < f.T) {
+			first[h.Server] = h
+		}
+	}
+	return first
+}
+
+// aliveAt is the later of from and the last passing check round before
+// each geodns outside x first marked x down.
+func aliveAt(downs map[string]DNSHealth, from float64) float64 {
+	alive := from
+	for _, h := range downs {
+		if h.Server != "" && h.LastOK <= h.T {
+			alive = max(alive, h.LastOK)
+		}
+	}
+	return alive
+}
+
+// allMarkedDown is when the last of downs happened: a server swaps its
+// answers in the same step, so this times the failover to the servers'
+// clock rather than to the controller's next poll (200 ms apart, and late
+// under load). -1 when a server has no such change.
+func allMarkedDown(downs map[string]DNSHealth) float64 {
+	last := -1.0
+	for _, h := range downs {
+		if h.Server == "" {
+			return -1
+		}
+		last = max(last, h.T)
+	}
+	return last
 }
 
 // allMapped finds the first poll time in [from, to) by which every server

@@ -9,7 +9,9 @@ import (
 )
 
 // Three regions polled every second; b dies at t=10 (its geodns with it)
-// and comes back at t=20; a's geodns notices at t=12, c's at t=13.
+// and comes back at t=20; a's geodns marks it down at t=11.7 and c's at
+// 12.6 (the polls see that at 12 and 13). The injection took a while: a's
+// geodns still saw b alive in its round at 10.4.
 func TestBuildGeoDNSFailover(t *testing.T) {
 	var polls []DNSPoll
 	count := map[string]map[string]map[string]uint64{} // server → client → served
@@ -59,18 +61,27 @@ func TestBuildGeoDNSFailover(t *testing.T) {
 	}
 	faults := []Fault{{Kind: "region-down", Targets: []string{"b"}, InjectedAt: 10, HealedAt: 20},
 		{Kind: "kill", Targets: []string{"web-a-1"}, InjectedAt: 25, HealedAt: 26}}
-	g := BuildGeoDNS(polls, faults, []string{"a", "b", "c"}, map[string]Region{"b": {Series: series}}, 3.5)
+	health := []DNSHealth{
+		{T: 11.7, Server: "geodns-a-1", Region: "b", LastOK: 10.4},
+		{T: 12.6, Server: "geodns-c-1", Region: "b", LastOK: 10.2},
+		{T: 19, Server: "geodns-c-1", Region: "b", LastOK: 18},   // a later flap
+		{T: 12.5, Server: "geodns-b-1", Region: "b", LastOK: 11}, // b's own: no witness
+		{T: 4, Server: "geodns-a-1", Region: "b", LastOK: 3.5},   // before the fault
+		{T: 21, Server: "geodns-a-1", Region: "b", Healthy: true, LastOK: -1},
+	}
+	g := BuildGeoDNS(polls, health, faults, []string{"a", "b", "c"}, map[string]Region{"b": {Series: series}}, 3.5)
 
 	require.Len(t, g.Failovers, 1, "a node kill takes no region away")
 	f := g.Failovers[0]
 	assert.Equal(t, "b", f.Region)
-	assert.Equal(t, 3.0, f.FailoverS, "the last server outside b moved its clients at t=13")
+	assert.Equal(t, 10.4, f.AliveAt, "a's geodns saw b alive at 10.4")
+	assert.InDelta(t, 2.2, f.FailoverS, 1e-9, "the last server outside b moved its clients at t=12.6")
 	assert.Equal(t, "a", f.MovedTo)
 	assert.Equal(t, 100.0, f.ExcludedPct, "after 10+3.5 s no answer named b")
 	assert.Equal(t, 4.0, f.ClientsOKS, "errors until t=13, clean from t=14")
 	assert.Equal(t, 100.0, f.OthersUnchangedPct)
 	assert.Equal(t, 2.0, f.BackS, "c answered b again at t=22")
-	assert.Equal(t, map[string]float64{"b": 3}, g.FailoverS)
+	assert.InDelta(t, 2.2, g.FailoverS["b"], 1e-9)
 	assert.Zero(t, g.ServFail)
 	// 30 polls × 10 answers to a's clients from a and c, 20 from b (10
 	// before the fault, 10 after its restart, counted from zero again).
@@ -79,7 +90,7 @@ func TestBuildGeoDNSFailover(t *testing.T) {
 	s := &Summary{GeoDNS: g}
 	v, err := metrics["dns_failover_s"](s, "")
 	require.NoError(t, err)
-	assert.Equal(t, 3.0, v)
+	assert.InDelta(t, 2.2, v, 1e-9)
 	v, err = metrics["dns_excluded_pct"](s, "b")
 	require.NoError(t, err)
 	assert.Equal(t, 100.0, v)
@@ -91,7 +102,7 @@ func TestBuildGeoDNSFailover(t *testing.T) {
 	var md bytes.Buffer
 	require.NoError(t, Markdown(&md, s))
 	assert.Contains(t, md.String(), "## DNS failover")
-	assert.Contains(t, md.String(), "| b | region-down | 10 | 3 | a | 100.00% | 4 | 100.00% | 2 |")
+	assert.Contains(t, md.String(), "| b | region-down | 10 | 10.4 | 2.20 | a | 100.00% | 4 | 100.00% | 2 |")
 	var html bytes.Buffer
 	require.NoError(t, HTML(&html, s))
 	assert.Contains(t, html.String(), "<h2>DNS answers</h2>")
