@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,8 +152,9 @@ func BenchmarkOpenLoopVsVegeta(b *testing.B) {
 	b.ReportMetric(load1, "loadavg-after")
 
 	var t strings.Builder
-	fmt.Fprintf(&t, "target %d req/s for %v per attack, %d rounds, load average %.2f → %.2f; p99 from the intended send time\n",
-		rate, dur, len(rateRatio), load0, load1)
+	fmt.Fprintf(&t, "target %d req/s for %v per attack, %d rounds, load average %.2f → %.2f; p99 from the intended send time; "+
+		"GOGC faultline %d (the loadgen role's TuneGC), vegeta %d\n",
+		rate, dur, len(rateRatio), load0, load1, res[0][0].GOGC, res[1][0].GOGC)
 	fmt.Fprintf(&t, "%-6s %-9s | %9s %8s %8s %6s %5s %4s %5s %4s | %9s %8s %8s %6s %5s %4s %5s %4s | %6s %6s\n", "round", "first",
 		"fl req/s", "ach/tgt", "p99 ms", "µs/req", "KB/rq", "GCs", "conns", "errs",
 		"vg req/s", "ach/tgt", "p99 ms", "µs/req", "KB/rq", "GCs", "conns", "errs", "rate", "p99")
@@ -200,6 +202,7 @@ type benchRun struct {
 	P99, P99Actual           float64       // ms from the intended send; plain vegeta's also from its actual send
 	CPU                      float64       // the generator's CPU seconds
 	GCs                      uint32        // the generator's GC cycles
+	GOGC                     int           // the generator's GC target
 	Alloc                    uint64        // bytes the generator allocated
 	Conns                    int64         // connections the server accepted
 }
@@ -312,10 +315,18 @@ func TestBenchChild(t *testing.T) {
 		r.CPU = cpuSeconds() - cpu0
 		runtime.ReadMemStats(&m1)
 		r.GCs, r.Alloc = m1.NumGC-m0.NumGC, m1.TotalAlloc-m0.TotalAlloc
+		r.GOGC = gcPercent()
 		line, err := json.Marshal(r)
 		require.NoError(t, err)
 		fmt.Printf("%s%s\n", benchResultPrefix, line)
 	}
+}
+
+// gcPercent is the process's GOGC (negative: off).
+func gcPercent() int {
+	p := debug.SetGCPercent(-1)
+	debug.SetGCPercent(p)
+	return p
 }
 
 // benchFaultline runs this package's engine: the api mix at rate for d.
