@@ -199,7 +199,12 @@ func TestAttackFollowsDNSFailover(t *testing.T) {
 	assert.EqualValues(t, 200, final.Requests)
 	assert.Positive(t, hitsA.Load(), "served by a before the failover")
 	assert.Positive(t, hitsB.Load(), "and by b after it")
-	assert.Equal(t, final.Requests, hitsA.Load()+hitsB.Load()+tot.Errors)
+	// Every success reached a server. A request in flight when a died can
+	// reach it and still fail: a closed its connection after serving it,
+	// and the transport's retry of the idempotent GET found a gone.
+	served := hitsA.Load() + hitsB.Load()
+	assert.GreaterOrEqual(t, served, final.Requests-tot.Errors, "successes reached a server")
+	assert.LessOrEqual(t, served, final.Requests, "no server saw a request that was not sent")
 	for kind := range tot.ErrorsByKind {
 		assert.Contains(t, []string{KindRefused, KindReset}, kind)
 	}
