@@ -199,7 +199,7 @@ func (a *autoscaler) step(ctx context.Context, sr *scaledRegion) error {
 	pol := sr.pol
 	from, to := now.Add(-(p95Window+1)*time.Second), now.Add(-time.Second)
 	p95, reqs := a.r.rec.Quantile(pol.Region, from, to, 95)
-	errs := a.r.rec.Errors(pol.Region, from, to.Add(-time.Second)) // the same seconds: Errors includes both ends
+	_, errs := a.r.rec.Counts(pol.Region, from, to)
 	util, err := sr.utilisation(ctx)
 	if err != nil {
 		return fmt.Errorf("read utilisation: %w", err)
@@ -541,11 +541,12 @@ func (a *autoscaler) stats(sr *scaledRegion) results.AutoscaleStats {
 			st.ScaleIns++
 		}
 	}
-	// Errors during scale-ins: from each drain's start to a second after
-	// its container was removed. (The summary's series are not built yet
+	// Errors during scale-ins: from each drain's start through the second
+	// after its container was removed. (The summary's series are not built yet
 	// when observers report; the recorder has the same seconds.)
 	for _, w := range a.drains[region] {
-		st.ScaleInErrors += a.r.rec.Errors(region, w[0], w[1].Add(time.Second))
+		_, errs := a.r.rec.Counts(region, w[0], w[1].Add(2*time.Second))
+		st.ScaleInErrors += errs
 	}
 	if sr.pol.P95 <= 0 {
 		return st
@@ -561,7 +562,8 @@ func (a *autoscaler) stats(sr *scaledRegion) results.AutoscaleStats {
 		if reqs == 0 {
 			continue
 		}
-		met := p95 <= slo && float64(a.r.rec.Errors(region, from, from)) <= sloErrorShare*float64(reqs)
+		_, errs := a.r.rec.Counts(region, from, from.Add(time.Second))
+		met := p95 <= slo && float64(errs) <= sloErrorShare*float64(reqs)
 		if st.BreachS < 0 {
 			if !met {
 				st.BreachS = float64(s)

@@ -63,22 +63,22 @@ func (r *Recorder) Quantile(region string, from, to time.Time, q float64) (ms fl
 	return float64(h.ValueAtQuantile(q)) / 1000, requests
 }
 
-// Errors counts a region's failed requests in the unix seconds from
-// through to, both included.
-func (r *Recorder) Errors(region string, from, to time.Time) int64 {
+// Counts are a region's requests and failed requests in the unix seconds
+// [from, to) (of their intended send times), as Quantile's.
+func (r *Recorder) Counts(region string, from, to time.Time) (requests, errors int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rr, ok := r.regions[region]
 	if !ok {
-		return 0
+		return 0, 0
 	}
-	var n int64
-	for s := from.Unix(); s <= to.Unix(); s++ {
+	for s := from.Unix(); s < to.Unix(); s++ {
 		if sec, ok := rr.seconds[s]; ok {
-			n += sec.errors
+			requests += sec.requests
+			errors += sec.errors
 		}
 	}
-	return n
+	return requests, errors
 }
 
 // ErrorsOfKind counts a region's failed requests of one kind over the run.

@@ -3,7 +3,6 @@ package results
 import (
 	"fmt"
 	"math"
-	"time"
 )
 
 // FailoverWindowS is two of the lb's default health intervals (500 ms):
@@ -85,24 +84,6 @@ type LBFailover struct {
 	// errors (a 401).
 	RequestsAfter  int64   `json:"requests_after"`
 	ErrorRateAfter float64 `json:"error_rate_after"`
-}
-
-// Counts are a region's requests and failed requests in the unix seconds
-// [from, to) (of their intended send times).
-func (r *Recorder) Counts(region string, from, to time.Time) (requests, errors int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rr, ok := r.regions[region]
-	if !ok {
-		return 0, 0
-	}
-	for s := from.Unix(); s < to.Unix(); s++ {
-		if sec, ok := rr.seconds[s]; ok {
-			requests += sec.requests
-			errors += sec.errors
-		}
-	}
-	return requests, errors
 }
 
 func init() {

@@ -42,9 +42,13 @@ func TestRecorderWindows(t *testing.T) {
 			assert.Equal(t, tt.wantReqs, reqs)
 		})
 	}
-	assert.EqualValues(t, 3, r.Errors("east", time.Unix(1000, 0), time.Unix(1002, 0)), "both ends included")
-	assert.EqualValues(t, 2, r.Errors("east", time.Unix(1001, 0), time.Unix(1001, 0)))
-	assert.EqualValues(t, 0, r.Errors("west", time.Unix(1000, 0), time.Unix(1002, 0)))
+	errs := func(region string, from, to int64) int64 {
+		_, e := r.Counts(region, time.Unix(from, 0), time.Unix(to, 0))
+		return e
+	}
+	assert.EqualValues(t, 3, errs("east", 1000, 1003), "seconds 1000 to 1002")
+	assert.EqualValues(t, 2, errs("east", 1001, 1002))
+	assert.EqualValues(t, 0, errs("west", 1000, 1003))
 	assert.EqualValues(t, 1, r.ErrorsOfKind("east", "4xx"))
 }
 
