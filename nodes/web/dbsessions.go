@@ -45,12 +45,6 @@ func (s *DBSessions) register(reg prometheus.Registerer) {
 	reg.MustRegister(s.reads)
 }
 
-func (s *DBSessions) count(result string) {
-	if s.reads != nil {
-		s.reads.WithLabelValues(result).Inc()
-	}
-}
-
 func (s *DBSessions) Create(ctx context.Context, user string) (string, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails on Linux
@@ -65,19 +59,8 @@ func (s *DBSessions) Create(ctx context.Context, user string) (string, error) {
 }
 
 func (s *DBSessions) Lookup(ctx context.Context, token string) (string, error) {
-	if s.mc != nil {
-		it, err := s.mc.Get(sessionKey(token))
-		switch {
-		case err == nil:
-			s.count("hit")
-			return string(it.Value), nil
-		case errors.Is(err, memcache.ErrCacheMiss):
-			s.count("miss")
-		default:
-			s.count("error")
-		}
-	} else {
-		s.count("store")
+	if v, ok := cachedRead(s.mc, sessionKey(token), s.reads); ok {
+		return string(v), nil
 	}
 	res, err := s.db.Get(ctx, sessionKey(token), dbclient.Stale)
 	if errors.Is(err, dbclient.ErrNotFound) {

@@ -191,22 +191,9 @@ func cacheKey(id string) string { return "item:" + id }
 
 func (it *items) get(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if it.mc != nil {
-		ci, err := it.mc.Get(cacheKey(id))
-		switch {
-		case err == nil:
-			it.res.WithLabelValues("hit").Inc()
-			writeJSON(w, Item{ID: id, Value: string(ci.Value), Node: it.node, Source: "cache"})
-			return
-		case errors.Is(err, memcache.ErrCacheMiss):
-			it.res.WithLabelValues("miss").Inc()
-		default:
-			// A sick cache slows reads down to the store's pace; it must
-			// not fail them.
-			it.res.WithLabelValues("error").Inc()
-		}
-	} else {
-		it.res.WithLabelValues("store").Inc()
+	if v, ok := cachedRead(it.mc, cacheKey(id), it.res); ok {
+		writeJSON(w, Item{ID: id, Value: string(v), Node: it.node, Source: "cache"})
+		return
 	}
 	v, err := it.store.Get(r.Context(), id)
 	if err != nil {
