@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -182,16 +181,11 @@ func (o *streamObserver) workerStats(ctx context.Context, w topology.NodePlan) (
 		return workerStats{}, err
 	}
 	st := workerStats{comps: map[string]compStats{}}
-	sc := bufio.NewScanner(strings.NewReader(string(body)))
-	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		if metric, comp, ok := componentMetric(name); ok {
-			f, err := strconv.ParseFloat(val, 64)
+	for s := range promSamples(string(body)) {
+		if metric, comp, ok := componentMetric(s); ok {
+			f, err := strconv.ParseFloat(s.value, 64)
 			if err != nil {
-				return workerStats{}, fmt.Errorf("%s: %s: %w", w.Name, name, err)
+				return workerStats{}, fmt.Errorf("%s: %s{%s}: %w", w.Name, s.name, s.labels, err)
 			}
 			c := st.comps[comp]
 			if field := compFields[metric]; field != nil {
@@ -200,8 +194,11 @@ func (o *streamObserver) workerStats(ctx context.Context, w topology.NodePlan) (
 			st.comps[comp] = c
 			continue
 		}
+		if s.labels != "" {
+			continue
+		}
 		var dst *uint64
-		switch name {
+		switch s.name {
 		case "stream_acked_total":
 			dst = &st.acked
 		case "stream_executed_total":
@@ -213,9 +210,9 @@ func (o *streamObserver) workerStats(ctx context.Context, w topology.NodePlan) (
 		default:
 			continue
 		}
-		f, err := strconv.ParseFloat(val, 64)
+		f, err := strconv.ParseFloat(s.value, 64)
 		if err != nil {
-			return workerStats{}, fmt.Errorf("%s: %s: %w", w.Name, name, err)
+			return workerStats{}, fmt.Errorf("%s: %s: %w", w.Name, s.name, err)
 		}
 		*dst = uint64(f)
 	}
@@ -253,17 +250,13 @@ func (o *streamObserver) sinkDBWrongWords(ctx context.Context, want map[string]i
 
 // componentMetric splits `stream_component_executed_total{component="split"}`
 // into its metric and component.
-func componentMetric(name string) (metric, comp string, ok bool) {
-	rest, ok := strings.CutPrefix(name, "stream_component_")
+func componentMetric(s promSample) (metric, comp string, ok bool) {
+	metric, ok = strings.CutPrefix(s.name, "stream_component_")
 	if !ok {
 		return "", "", false
 	}
-	metric, labels, ok := strings.Cut(rest, "{")
-	if !ok {
-		return "", "", false
-	}
-	comp, ok = strings.CutPrefix(strings.TrimSuffix(labels, "}"), `component="`)
-	return metric, strings.TrimSuffix(comp, `"`), ok
+	comp, ok = s.label("component")
+	return metric, comp, ok
 }
 
 // components is summary.json's per-component table: totals over the run,

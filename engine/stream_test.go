@@ -17,7 +17,8 @@ func TestComponentMetric(t *testing.T) {
 		{`stream_component_executed_total`, "", "", false},
 		{`stream_component_executed_total{other="x"}`, "", "", false},
 	} {
-		metric, comp, ok := componentMetric(tc.line)
+		s, _ := splitSample(tc.line + " 1")
+		metric, comp, ok := componentMetric(s)
 		assert.Equal(t, tc.ok, ok, tc.line)
 		if tc.ok {
 			assert.Equal(t, tc.metric, metric, tc.line)

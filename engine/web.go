@@ -123,9 +123,9 @@ func (o *failoverObserver) probe(ctx context.Context, url string) (answer, bool)
 // parseGauge is an unlabelled sample's value in Prometheus text
 // exposition, or -1 when it is not there.
 func parseGauge(text, metric string) int64 {
-	for _, line := range strings.Split(text, "\n") {
-		if v, ok := strings.CutPrefix(line, metric+" "); ok {
-			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+	for s := range promSamples(text) {
+		if s.name == metric && s.labels == "" {
+			if f, err := strconv.ParseFloat(s.value, 64); err == nil {
 				return int64(f)
 			}
 		}
@@ -387,17 +387,15 @@ func (o *cacheObserver) addTo(sum *results.Summary) {
 // out of Prometheus text exposition, by the label's value.
 func parseCounterByLabel(text, metric, label string) map[string]int64 {
 	out := map[string]int64{}
-	prefix := metric + "{" + label + `="`
-	for _, line := range strings.Split(text, "\n") {
-		rest, ok := strings.CutPrefix(line, prefix)
+	for s := range promSamples(text) {
+		if s.name != metric {
+			continue
+		}
+		value, ok := s.label(label)
 		if !ok {
 			continue
 		}
-		value, sample, ok := strings.Cut(rest, `"} `)
-		if !ok {
-			continue
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(sample), 64); err == nil {
+		if v, err := strconv.ParseFloat(s.value, 64); err == nil {
 			out[value] = int64(v)
 		}
 	}
