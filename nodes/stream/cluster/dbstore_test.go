@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"net"
-
 	"testing"
 	"time"
 
