@@ -142,11 +142,7 @@ func TestPassiveEjection(t *testing.T) {
 // The last backend in rotation is not ejected for errors: it may be only
 // overloaded, and an instant 502 serves nobody. Active checks still judge it.
 func TestPassiveEjectionKeepsTheLastBackend(t *testing.T) {
-	a, b := newBackend(t, "a"), newBackend(t, "b")
-	cfg := testConfig(a, b)
-	cfg.EjectAfter, cfg.EjectFor = 2, time.Minute
-	l, srv := serve(t, cfg)
-	l.checkRound(t.Context())
+	a, b, l, srv := ejecting(t, 2, time.Minute)
 	a.broken.Store(true)
 	b.broken.Store(true)
 	spread(t, srv.URL, 10)
@@ -158,7 +154,7 @@ func TestPassiveEjectionKeepsTheLastBackend(t *testing.T) {
 	}
 
 	last.sick.Store(true)
-	for range cfg.Fall {
+	for range l.cfg.Fall {
 		l.checkRound(t.Context())
 	}
 	assert.Equal(t, StateDown, stateOf(l, addr(last)), "failing checks still take it out")

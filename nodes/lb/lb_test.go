@@ -74,6 +74,18 @@ func testConfig(backends ...*fakeBackend) Config {
 
 // serve runs l behind a loopback server, without health checks: tests that
 // need checks run rounds themselves (checkRound) or call start.
+// ejecting serves an lb over two backends, a and b, that ejects a backend
+// after ejectAfter consecutive errors for ejectFor; its first check round
+// is done, so both are in rotation.
+func ejecting(t *testing.T, ejectAfter int, ejectFor time.Duration) (a, b *fakeBackend, l *LB, srv *httptest.Server) {
+	a, b = newBackend(t, "a"), newBackend(t, "b")
+	cfg := testConfig(a, b)
+	cfg.EjectAfter, cfg.EjectFor = ejectAfter, ejectFor
+	l, srv = serve(t, cfg)
+	l.checkRound(t.Context())
+	return a, b, l, srv
+}
+
 func serve(t *testing.T, cfg Config, opts ...Option) (*LB, *httptest.Server) {
 	l, err := New(cfg, prometheus.NewRegistry(), opts...)
 	require.NoError(t, err)

@@ -13,11 +13,7 @@ import (
 // GET /lb/transitions times every state change as the lb decided it: a
 // backend checked up, failing its checks, drained.
 func TestTransitionsAreTimed(t *testing.T) {
-	a, b := newBackend(t, "a"), newBackend(t, "b")
-	cfg := testConfig(a, b)
-	cfg.EjectAfter, cfg.EjectFor = 3, time.Hour
-	l, srv := serve(t, cfg)
-	l.checkRound(t.Context())
+	a, b, l, srv := ejecting(t, 3, time.Hour)
 	sick := time.Now()
 	a.sick.Store(true)
 	l.checkRound(t.Context())
@@ -50,11 +46,7 @@ func TestTransitionsAreTimed(t *testing.T) {
 
 // Passive ejection is a transition too, timed at the failing request.
 func TestEjectionIsATransition(t *testing.T) {
-	a, b := newBackend(t, "a"), newBackend(t, "b")
-	cfg := testConfig(a, b)
-	cfg.EjectAfter, cfg.EjectFor = 1, time.Hour
-	l, srv := serve(t, cfg)
-	l.checkRound(t.Context())
+	a, _, l, srv := ejecting(t, 1, time.Hour)
 	a.broken.Store(true)
 	for range 4 {
 		hit(t, srv.URL+"/api/hello")
