@@ -56,24 +56,16 @@ func newDNSObserver(r *run) (observer, error) {
 }
 
 func (o *dnsObserver) watch(ctx context.Context) error {
-	t := time.NewTicker(dnsPollEvery)
-	defer t.Stop()
-	for {
+	pollAll := func() {
 		var wg sync.WaitGroup
 		for _, s := range o.servers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				o.poll(ctx, s)
-			}()
+			wg.Go(func() { o.poll(ctx, s) })
 		}
 		wg.Wait()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
 	}
+	pollAll()
+	onTicks(ctx, dnsPollEvery, pollAll)
+	return nil
 }
 
 // poll reads one server's state; a server that is down or cut off simply

@@ -92,20 +92,15 @@ func (o *failoverObserver) watch(ctx context.Context) error {
 	for name, n := range o.nodes {
 		url := "http://" + netip.AddrPortFrom(n.web.IP, deploy.Port).String() + "/metrics"
 		wg.Go(func() {
-			t := time.NewTicker(probeEvery)
-			defer t.Stop()
-			for {
+			probe := func() {
 				if a, ok := o.probe(ctx, url); ok {
 					o.mu.Lock()
 					o.answered[name] = append(o.answered[name], a)
 					o.mu.Unlock()
 				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
 			}
+			probe()
+			onTicks(ctx, probeEvery, probe)
 		})
 	}
 	wg.Wait()
